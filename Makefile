@@ -1,0 +1,51 @@
+# The front door. `make demo` builds everything and runs the tour; `make test` builds and
+# runs the whole suite. Missing Debian packages are installed by scripts/deps.sh.
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all deps demo test tsan asan bench install format clean
+
+all: test
+
+deps:
+	@bash scripts/deps.sh
+
+build/default/build.ninja: | deps
+	cmake --preset default
+
+demo: deps
+	cmake --preset default >/dev/null
+	cmake --build --preset default -j $(JOBS)
+	bash scripts/demo.sh build/default
+
+test: deps
+	cmake --preset default >/dev/null
+	cmake --build --preset default -j $(JOBS)
+	ctest --preset default -j $(JOBS) $(CTEST_ARGS)
+
+tsan: deps
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS) $(CTEST_ARGS)
+
+asan: deps
+	cmake --preset dev >/dev/null
+	cmake --build --preset dev -j $(JOBS)
+	ctest --preset dev -j $(JOBS) $(CTEST_ARGS)
+
+bench: deps
+	cmake --preset bench >/dev/null
+	cmake --build --preset bench -j $(JOBS)
+	bash bench/run.sh build/bench
+
+install: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+	cmake --install build/release --prefix $(PREFIX)
+
+format:
+	find include src tests examples bench -name '*.hpp' -o -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

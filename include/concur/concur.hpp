@@ -1,0 +1,4 @@
+// concur/concur.hpp — everything concur offers, in one include.
+#pragma once
+
+#include "concur/errors.hpp"

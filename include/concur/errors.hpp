@@ -1,0 +1,211 @@
+// concur/errors.hpp — every exception concur throws, named as Python names them.
+//
+// All derive from concur::Error (a std::runtime_error), so `catch (const concur::Error&)`
+// catches everything the library reports. Module-specific errors live in the namespace of
+// their module (concur::queue::Empty, concur::subprocess::TimeoutExpired, ...), as Python
+// keeps them in their modules. OS failures carry their errno (OSError::code()).
+//
+// Thread-safety: exception objects are immutable after construction.
+#pragma once
+
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace concur {
+
+// Root of everything concur throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+class RuntimeError : public Error {
+ public:
+  using Error::Error;
+};
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+class EOFError : public Error {
+ public:
+  using Error::Error;
+};
+// A received message is not of the type the receiver asked for.
+class TypeError : public Error {
+ public:
+  using Error::Error;
+};
+class KeyError : public Error {
+ public:
+  using Error::Error;
+};
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An OS call failed. what() reads like Python's: "[Errno 2] No such file or directory: 'x'".
+class OSError : public Error {
+ public:
+  // `context` is what failed (a path, a call); may be empty.
+  OSError(int err, const std::string& context);
+  // errno value of the failure.
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+class FileNotFoundError : public OSError {
+ public:
+  explicit FileNotFoundError(const std::string& context) : OSError(ENOENT, context) {}
+};
+class FileExistsError : public OSError {
+ public:
+  explicit FileExistsError(const std::string& context) : OSError(EEXIST, context) {}
+};
+
+// Throws the OSError subclass that matches `err` (FileNotFoundError for ENOENT,
+// FileExistsError for EEXIST, OSError otherwise).
+[[noreturn]] void throw_os_error(int err, const std::string& context);
+
+// An exception raised in another process whose type is not known here.
+class RemoteError : public Error {
+ public:
+  RemoteError(std::string type_name, const std::string& message);
+  // The original exception's type name (demangled when possible).
+  const std::string& type_name() const noexcept { return type_name_; }
+
+ private:
+  std::string type_name_;
+};
+
+namespace threading {
+class BrokenBarrierError : public RuntimeError {
+ public:
+  BrokenBarrierError() : RuntimeError("Barrier is broken") {}
+  using RuntimeError::RuntimeError;
+};
+}  // namespace threading
+
+namespace queue {
+class Empty : public Error {
+ public:
+  Empty() : Error("queue is empty") {}
+  using Error::Error;
+};
+class Full : public Error {
+ public:
+  Full() : Error("queue is full") {}
+  using Error::Error;
+};
+// Raised by put/get on a queue after shutdown() (Python 3.13).
+class ShutDown : public Error {
+ public:
+  ShutDown() : Error("queue is shut down") {}
+  using Error::Error;
+};
+}  // namespace queue
+
+namespace futures {
+class CancelledError : public Error {
+ public:
+  CancelledError() : Error("future was cancelled") {}
+  using Error::Error;
+};
+// Python 3.11+: concurrent.futures.TimeoutError is the builtin TimeoutError.
+using TimeoutError = concur::TimeoutError;
+// set_result/set_exception on a future that is already done.
+class InvalidStateError : public Error {
+ public:
+  using Error::Error;
+};
+class BrokenExecutor : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+class BrokenThreadPool : public BrokenExecutor {
+ public:
+  using BrokenExecutor::BrokenExecutor;
+};
+class BrokenProcessPool : public BrokenExecutor {
+ public:
+  using BrokenExecutor::BrokenExecutor;
+};
+}  // namespace futures
+
+namespace subprocess {
+class SubprocessError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A checked command exited non-zero (or died by a signal: returncode() == -SIG).
+// what(): "Command '['false']' returned non-zero exit status 1." /
+//         "Command '['x']' died with <Signals.SIGKILL: 9>."
+class CalledProcessError : public SubprocessError {
+ public:
+  CalledProcessError(int returncode, std::vector<std::string> cmd, std::string output = {},
+                     std::string err = {});
+  int returncode() const noexcept { return returncode_; }
+  const std::vector<std::string>& cmd() const noexcept { return cmd_; }
+  const std::string& output() const noexcept { return output_; }
+  const std::string& err() const noexcept { return err_; }
+
+ private:
+  int returncode_;
+  std::vector<std::string> cmd_;
+  std::string output_, err_;
+};
+
+// A timeout expired. Carries what was read before it: output() / err().
+// what(): "Command '['sleep', '5']' timed out after 0.3 seconds"
+class TimeoutExpired : public SubprocessError {
+ public:
+  TimeoutExpired(std::vector<std::string> cmd, std::chrono::nanoseconds timeout,
+                 std::string output = {}, std::string err = {});
+  const std::vector<std::string>& cmd() const noexcept { return cmd_; }
+  std::chrono::nanoseconds timeout() const noexcept { return timeout_; }
+  const std::string& output() const noexcept { return output_; }
+  const std::string& err() const noexcept { return err_; }
+
+ private:
+  std::vector<std::string> cmd_;
+  std::chrono::nanoseconds timeout_;
+  std::string output_, err_;
+};
+
+// Python's repr of an argument list: ['echo', 'hi'].
+std::string format_args(const std::vector<std::string>& args);
+}  // namespace subprocess
+
+namespace multiprocessing {
+class ProcessError : public Error {
+ public:
+  using Error::Error;
+};
+// recv_bytes_into() got a message larger than the buffer; the message is kept here.
+class BufferTooShort : public ProcessError {
+ public:
+  explicit BufferTooShort(std::vector<std::byte> message);
+  const std::vector<std::byte>& message() const noexcept { return message_; }
+
+ private:
+  std::vector<std::byte> message_;
+};
+class AuthenticationError : public ProcessError {
+ public:
+  using ProcessError::ProcessError;
+};
+using TimeoutError = concur::TimeoutError;
+}  // namespace multiprocessing
+
+}  // namespace concur

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The tour: runs the example programs of every module in the order of the Python notes
+# (threading, queue, futures, multiprocessing, subprocess), each as listed in
+# examples/<module>/demo.list ("name [args...]" a line; # starts a comment).
+set -euo pipefail
+build=${1:-build/default}
+root=$(cd "$(dirname "$0")/.." && pwd)
+ran=0
+for module in threading queue futures multiprocessing subprocess; do
+  list=$root/examples/$module/demo.list
+  [ -f "$list" ] || continue
+  echo "################ concur::$module ################"
+  while read -r name args; do
+    [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
+    echo
+    echo "======== $module/$name $args"
+    # shellcheck disable=SC2086
+    "$build/examples/$module/$name" $args
+    ran=$((ran + 1))
+  done < "$list"
+  echo
+done
+echo "demo: $ran example programs ran"

@@ -1,0 +1,88 @@
+#include "concur/detail/fd.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "concur/errors.hpp"
+
+namespace concur::detail {
+
+void close_fd(int fd) noexcept {
+  if (fd < 0) return;
+  const int saved = errno;
+  ::close(fd);  // Linux releases the descriptor even when close reports EINTR
+  errno = saved;
+}
+
+void UniqueFd::reset(int fd) noexcept {
+  if (fd_ >= 0 && fd_ != fd) close_fd(fd_);
+  fd_ = fd;
+}
+
+std::pair<UniqueFd, UniqueFd> make_pipe(int extra_flags) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | extra_flags) != 0) throw OSError(errno, "pipe2");
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+bool write_all(int fd, const void* buf, std::size_t len) noexcept {
+  auto* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    const ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {  // non-blocking fd: wait until it drains
+        pollfd pf{fd, POLLOUT, 0};
+        if (::poll(&pf, 1, -1) < 0 && errno != EINTR) return false;
+        continue;
+      }
+      return false;
+    }
+    p += n;
+    len -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+ssize_t read_full(int fd, void* buf, std::size_t len) noexcept {
+  auto* p = static_cast<char*>(buf);
+  std::size_t got = 0;
+  while (got < len) {
+    const ssize_t n = ::read(fd, p + got, len - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+int pidfd_open(pid_t pid) noexcept {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+
+bool wait_readable(int fd, int timeout_ms) noexcept {
+  using namespace std::chrono;
+  const auto deadline = steady_clock::now() + milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int left = -1;
+    if (timeout_ms >= 0) {
+      const auto rem = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+      left = rem < 0 ? 0 : static_cast<int>(rem);
+    }
+    const int rc = ::poll(&p, 1, left);
+    if (rc > 0) return true;
+    if (rc == 0) return false;
+    if (errno != EINTR) return true;  // let the caller's read report the error
+  }
+}
+
+}  // namespace concur::detail

@@ -1,0 +1,141 @@
+// The futex core: BasicLock, BasicSemaphore and BasicEvent, across threads and (in
+// MAP_SHARED memory) across processes.
+// concur-test: timeout=60
+#include "concur/detail/futex.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace {
+using namespace std::chrono_literals;
+using concur::detail::BasicEvent;
+using concur::detail::BasicLock;
+using concur::detail::BasicSemaphore;
+using concur::detail::Clock;
+using concur::detail::deadline_after;
+using concur::detail::Scope;
+
+TEST(BasicLock, MutualExclusionAcrossThreads) {
+  BasicLock<Scope::Private> lock;
+  long counter = 0;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 50000; ++i) {
+        lock.lock();
+        ++counter;
+        lock.unlock();
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(counter, 200000);
+  EXPECT_FALSE(lock.locked());
+}
+
+TEST(BasicLock, TimedLockTimesOutAndStaysConsistent) {
+  BasicLock<Scope::Private> lock;
+  lock.lock();
+  std::thread t([&] { EXPECT_FALSE(lock.lock_until(deadline_after(50ms))); });
+  t.join();
+  EXPECT_TRUE(lock.unlock());
+  EXPECT_FALSE(lock.unlock());  // was not held
+  EXPECT_TRUE(lock.try_lock());
+  EXPECT_TRUE(lock.unlock());
+}
+
+TEST(BasicLock, ReleasedByAnotherThread) {
+  BasicLock<Scope::Private> lock;
+  lock.lock();
+  std::thread t([&] { EXPECT_TRUE(lock.unlock()); });
+  t.join();
+  EXPECT_TRUE(lock.try_lock());
+  lock.unlock();
+}
+
+TEST(BasicSemaphore, ReleaseNLetsExactlyNThrough) {
+  BasicSemaphore<Scope::Private> sem(0);
+  std::atomic<int> passed{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 6; ++i)
+    ts.emplace_back([&] {
+      auto d = deadline_after(2s);
+      if (sem.acquire(&d)) passed.fetch_add(1);
+    });
+  sem.release(4);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(passed.load(), 4);
+  sem.release(2);
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(passed.load(), 6);
+  EXPECT_EQ(sem.value(), 0u);
+}
+
+TEST(BasicSemaphore, BoundedReleaseRefusesOverflow) {
+  BasicSemaphore<Scope::Private> sem(2);
+  EXPECT_FALSE(sem.release_bounded(1, 2));
+  EXPECT_TRUE(sem.try_acquire());
+  EXPECT_TRUE(sem.release_bounded(1, 2));
+  EXPECT_EQ(sem.value(), 2u);
+}
+
+TEST(BasicEvent, WaitTimesOutThenSees) {
+  BasicEvent<Scope::Private> ev;
+  auto d = deadline_after(20ms);
+  EXPECT_FALSE(ev.wait(&d));
+  std::thread t([&] { ev.set(); });
+  EXPECT_TRUE(ev.wait());
+  t.join();
+  ev.clear();
+  EXPECT_FALSE(ev.is_set());
+}
+
+TEST(DeadlineAfter, SaturatesAndClampsNegative) {
+  EXPECT_EQ(deadline_after(std::chrono::hours::max()), Clock::time_point::max());
+  const auto d = deadline_after(-5s);
+  EXPECT_LE(d, Clock::now());
+}
+
+struct SharedBlock {
+  BasicLock<Scope::Shared> lock;
+  BasicEvent<Scope::Shared> go;
+  long counter;
+};
+
+TEST(BasicLock, MutualExclusionAcrossProcesses) {
+  void* mem = mmap(nullptr, sizeof(SharedBlock), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* s = new (mem) SharedBlock{};
+  constexpr int kProcs = 3, kIters = 20000;
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcs; ++p) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      s->go.wait();
+      for (int i = 0; i < kIters; ++i) {
+        s->lock.lock();
+        s->counter = s->counter + 1;
+        s->lock.unlock();
+      }
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  s->go.set();
+  for (pid_t pid : pids) {
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  EXPECT_EQ(s->counter, long{kProcs} * kIters);
+  munmap(mem, sizeof(SharedBlock));
+}
+
+}  // namespace
