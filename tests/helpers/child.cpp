@@ -15,6 +15,8 @@
 //   grandchild MS          start a grandchild that sleeps MS ms holding stdout/stderr, then
 //                          exit 0 at once
 //   partial-then-sleep MS  print "partial" (flushed), then sleep MS ms
+//   print-sig N            print the disposition of signal N: default, ignore or handler
+//   print-ids              print "pid pgid sid" of this process
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -121,6 +123,19 @@ int main(int argc, char** argv) {
     std::fputs("partial", stdout);
     std::fflush(stdout);
     sleep_ms(arg(2));
+    return 0;
+  }
+  if (mode == "print-sig") {
+    struct sigaction sa {};
+    sigaction(static_cast<int>(arg(2)), nullptr, &sa);
+    std::printf("%s\n", sa.sa_handler == SIG_DFL   ? "default"
+                        : sa.sa_handler == SIG_IGN ? "ignore"
+                                                   : "handler");
+    return 0;
+  }
+  if (mode == "print-ids") {
+    std::printf("%d %d %d\n", static_cast<int>(getpid()), static_cast<int>(getpgid(0)),
+                static_cast<int>(getsid(0)));
     return 0;
   }
   std::fprintf(stderr, "concur_child: unknown mode %s\n", mode.c_str());
