@@ -199,6 +199,7 @@ class Popen {
   std::string input_;
   std::size_t input_offset_ = 0;
   std::string out_buf_, err_buf_;
+  std::size_t read_chunk_ = 64 * 1024;  // the stdout pipe's capacity
 };
 
 // Runs args, waits for it; returns its returncode and what was captured. With a timeout the

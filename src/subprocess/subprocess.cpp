@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -220,13 +222,36 @@ bool write_some(int fd, const std::string& data, std::size_t& offset, SigpipeGua
   }
 }
 
-// Reads what is available from fd into buf; false at EOF.
-bool read_into(int fd, std::string& buf) {
+// Large output buffers ask for transparent huge pages (THP is "madvise" on Debian): a fresh
+// 50 MiB std::string costs 12800 page faults with 4 KiB pages, 25 with 2 MiB ones. Measured
+// with run({"cat"}) and 50 MiB captured: the faults were a third of the parent's CPU time.
+constexpr std::size_t kHugeFrom = 4u << 20;
+
+void advise_huge(std::string& buf) {
+  if (buf.capacity() < kHugeFrom) return;
+  constexpr std::uintptr_t k2M = std::uintptr_t{2} << 20;
+  const auto lo = reinterpret_cast<std::uintptr_t>(buf.data() + buf.size());
+  const auto hi = reinterpret_cast<std::uintptr_t>(buf.data() + buf.capacity());
+  const std::uintptr_t b = (lo + k2M - 1) & ~(k2M - 1), e = hi & ~(k2M - 1);
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
+}
+
+// Reserves room for at least `n` more bytes (geometric growth), advising huge pages.
+void grow(std::string& buf, std::size_t n) {
+  if (buf.capacity() - buf.size() >= n) return;
+  buf.reserve(std::max(buf.capacity() * 2, buf.size() + n));
+  advise_huge(buf);
+}
+
+// Reads what is available from fd into buf (at most `chunk` bytes); false at EOF.
+// The string grows geometrically; only the chunk about to be read is zero-filled by
+// resize(), and it is cache-hot when read() overwrites it.
+bool read_into(int fd, std::string& buf, std::size_t chunk = kReadChunk) {
   const std::size_t old = buf.size();
-  if (buf.capacity() - old < kReadChunk) buf.reserve(std::max(buf.capacity() * 2, old + kReadChunk));
-  buf.resize(buf.capacity());
+  grow(buf, chunk);
+  buf.resize(old + chunk);
   for (;;) {
-    const ssize_t n = ::read(fd, buf.data() + old, buf.size() - old);
+    const ssize_t n = ::read(fd, buf.data() + old, chunk);
     if (n >= 0) {
       buf.resize(old + static_cast<std::size_t>(n));
       return n > 0;
@@ -388,7 +413,8 @@ Popen::Popen(Popen&& o) noexcept
       input_(std::move(o.input_)),
       input_offset_(o.input_offset_),
       out_buf_(std::move(o.out_buf_)),
-      err_buf_(std::move(o.err_buf_)) {}
+      err_buf_(std::move(o.err_buf_)),
+      read_chunk_(o.read_chunk_) {}
 
 Popen& Popen::operator=(Popen&& o) noexcept {
   if (this != &o) {
@@ -406,6 +432,7 @@ Popen& Popen::operator=(Popen&& o) noexcept {
     input_offset_ = o.input_offset_;
     out_buf_ = std::move(o.out_buf_);
     err_buf_ = std::move(o.err_buf_);
+    read_chunk_ = o.read_chunk_;
   }
   return *this;
 }
@@ -619,7 +646,7 @@ bool Popen::pump(const TimePoint* deadline) {
           input_offset_ = 0;
         }
       } else {
-        if (!read_into(fd.get(), &fd == &stdout_ ? out_buf_ : err_buf_)) fd.reset();
+        if (!read_into(fd.get(), &fd == &stdout_ ? out_buf_ : err_buf_, read_chunk_)) fd.reset();
       }
     }
   }
@@ -643,7 +670,14 @@ std::pair<std::string, std::string> Popen::communicate_until(std::optional<std::
         ::fcntl(stdin_.get(), F_SETFL, flags | O_NONBLOCK);
         if (input_.size() >= kBigInput) {
           ::fcntl(stdin_.get(), F_SETPIPE_SZ, kBigPipe);
-          if (stdout_) ::fcntl(stdout_.get(), F_SETPIPE_SZ, kBigPipe);
+          if (stdout_ && ::fcntl(stdout_.get(), F_SETPIPE_SZ, kBigPipe) >= kBigPipe) {
+            read_chunk_ = static_cast<std::size_t>(kBigPipe);
+            // Filters (cat, sort, tr...) give back about what they get. Reserving that is
+            // free when wrong: the untouched pages of a large allocation are never faulted
+            // in; when right it saves every copy of the geometric growth (~1x the output).
+            out_buf_.reserve(input_.size());
+            advise_huge(out_buf_);
+          }
         }
       } else {
         stdin_.reset();
