@@ -331,3 +331,14 @@ TEST(Threads, ManyThreadsSpawnAtOnce) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), 100);
 }
+
+TEST(Popen, MovedFromObjectIsInert) {
+  sp::Popen a({kChild, "exit", "0"});
+  sp::Popen b(std::move(a));
+  EXPECT_EQ(a.pid(), -1);  // NOLINT(bugprone-use-after-move): documented moved-from state
+  EXPECT_EQ(a.pidfd(), -1);
+  EXPECT_THROW((void)a.wait(), concur::ValueError);
+  EXPECT_FALSE(a.poll().has_value());
+  EXPECT_NO_THROW(a.kill());
+  EXPECT_EQ(b.wait(), 0);
+}

@@ -415,3 +415,32 @@ TEST(Timeout, NoTimeoutWhenFastEnough) {
   EXPECT_EQ(cp.out, "ok\n");
   EXPECT_EQ(sp::call({kChild, "exit", "4"}, {.timeout = 30s}), 4);
 }
+
+TEST(Run, MoreMisuseIsValueError) {
+  EXPECT_THROW((void)sp::run({"true"}, {.process_group = -2}), concur::ValueError);
+  EXPECT_THROW((void)sp::run({"true"}, {.cwd = std::filesystem::path(std::string("/tm\0p", 5))}),
+               concur::ValueError);
+  EXPECT_THROW((void)sp::run({"true"}, {.env = sp::Environment{{"A", std::string("b\0c", 3)}}}),
+               concur::ValueError);
+  EXPECT_THROW((void)sp::run({"true"}, {.executable = std::string("/bin/tr\0ue", 10)}), concur::ValueError);
+  EXPECT_THROW((void)sp::check_output({"true"}, {.capture_output = true}), concur::ValueError);
+}
+
+TEST(Timeout, PartialOutputOnBothStreamsAndCallKills) {
+  try {
+    (void)sp::run({"printf o; printf e >&2; sleep 10"},
+                  {.capture_output = true, .timeout = 300ms, .shell = true, .start_new_session = true});
+    FAIL();
+  } catch (const sp::TimeoutExpired& e) {
+    EXPECT_EQ(e.output(), "o");
+    EXPECT_EQ(e.err(), "e");
+  }
+  // call() and check_output() with a timeout kill too (Python's call: wait(timeout), kill).
+  EXPECT_THROW((void)sp::call({kChild, "sleep", "20000"}, {.timeout = 100ms}), sp::TimeoutExpired);
+  try {
+    (void)sp::check_output({kChild, "partial-then-sleep", "20000"}, {.timeout = 200ms});
+    FAIL();
+  } catch (const sp::TimeoutExpired& e) {
+    EXPECT_EQ(e.output(), "partial");
+  }
+}
