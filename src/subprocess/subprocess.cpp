@@ -248,6 +248,8 @@ void grow(std::string& buf, std::size_t n) {
 // resize(), and it is cache-hot when read() overwrites it.
 bool read_into(int fd, std::string& buf, std::size_t chunk = kReadChunk) {
   const std::size_t old = buf.size();
+  // Use what is left of the reservation when it is a useful size; grow only below that.
+  if (buf.capacity() - old >= 4096) chunk = std::min(chunk, buf.capacity() - old);
   grow(buf, chunk);
   buf.resize(old + chunk);
   for (;;) {
@@ -675,7 +677,7 @@ std::pair<std::string, std::string> Popen::communicate_until(std::optional<std::
             // Filters (cat, sort, tr...) give back about what they get. Reserving that is
             // free when wrong: the untouched pages of a large allocation are never faulted
             // in; when right it saves every copy of the geometric growth (~1x the output).
-            out_buf_.reserve(input_.size());
+            out_buf_.reserve(input_.size() + read_chunk_);  // + room to read the EOF
             advise_huge(out_buf_);
           }
         }
@@ -686,7 +688,8 @@ std::pair<std::string, std::string> Popen::communicate_until(std::optional<std::
   }
   if (!pump(deadline)) throw TimeoutExpired(args_, timeout, out_buf_, err_buf_);
   if (!returncode_ && pidfd_) {
-    if (!detail::wait_pidfd(pidfd_.get(), deadline))
+    // Without a deadline a blocking waitid is the whole wait (one syscall, no poll).
+    if (deadline && !detail::wait_pidfd(pidfd_.get(), deadline))
       throw TimeoutExpired(args_, timeout, out_buf_, err_buf_);
     wait();
   }
