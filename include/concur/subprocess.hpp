@@ -110,7 +110,8 @@ std::ostream& operator<<(std::ostream& os, const CompletedProcess& cp);
 class Popen {
  public:
   // Starts args (see RunOptions::shell for the shell form). Throws ValueError on bad
-  // arguments (empty args, NUL bytes, Redirect::Stdout for in/out, bad env names),
+  // arguments (empty args — Python happens to raise IndexError there —, NUL bytes,
+  // Redirect::Stdout for in/out, env names that are empty or contain '='),
   // FileNotFoundError / OSError if the program (or cwd, or a redirect file) cannot be used.
   explicit Popen(std::vector<std::string> args, PopenOptions options = {});
   Popen(Popen&&) noexcept;

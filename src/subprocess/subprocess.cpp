@@ -598,8 +598,8 @@ std::string Popen::read_stdout_all() { return read_all(stdout_, out_buf_); }
 std::string Popen::read_stderr_all() { return read_all(stderr_, err_buf_); }
 
 bool Popen::pump(const TimePoint* deadline) {
-  std::unique_ptr<SigpipeGuard> guard;
-  if (stdin_) guard = std::make_unique<SigpipeGuard>();
+  std::optional<SigpipeGuard> guard;
+  if (stdin_) guard.emplace();
   bool polled_once = false;
   while (stdin_ || stdout_ || stderr_) {
     pollfd fds[3];
