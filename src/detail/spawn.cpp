@@ -161,6 +161,9 @@ SpawnResult spawn(const SpawnRequest& req) {
   auto [err_rd, err_wr] = make_pipe();
   ChildArgs args{&req, req.envp ? req.envp : environ, err_wr.get(), 0};
 
+  // The child calls only syscall() and __errno_location(); both are bound here first, so
+  // the child never runs the dynamic linker's lazy binding on our memory.
+  errno = 0;
   std::uint64_t all = ~std::uint64_t{0};
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &args.parent_mask, kSigsetBytes);
 
