@@ -44,6 +44,20 @@
 #include "concur/detail/fd.hpp"
 #include "concur/errors.hpp"
 
+namespace concur::detail {
+// Output captured from a child pipe (internal to Popen). `data` is zero-filled ahead of
+// `len` in whole read chunks and never shrunk while reading, so each byte is zeroed once
+// however the reads split (C++20's std::string has no uninitialised resize).
+struct CapturedOutput {
+  std::string data;
+  std::size_t len = 0;
+  bool empty() const noexcept { return len == 0; }
+  std::string copy() const { return data.substr(0, len); }
+  std::string take();                        // the first len bytes; leaves this empty
+  std::string take_front(std::size_t max);   // up to max bytes from the front
+};
+}  // namespace concur::detail
+
 namespace concur::subprocess {
 
 // Where a standard stream of the child goes. Stdout is valid for `err` only: stderr is
@@ -199,7 +213,7 @@ class Popen {
   bool communication_started_ = false;
   std::string input_;
   std::size_t input_offset_ = 0;
-  std::string out_buf_, err_buf_;
+  detail::CapturedOutput out_buf_, err_buf_;
   std::size_t read_chunk_ = 64 * 1024;  // the stdout pipe's capacity
 };
 

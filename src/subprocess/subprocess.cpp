@@ -242,30 +242,25 @@ void advise_huge(std::string& buf) {
   if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
 }
 
-// Reserves room for at least `n` more bytes (geometric growth), advising huge pages.
-void grow(std::string& buf, std::size_t n) {
-  if (buf.capacity() - buf.size() >= n) return;
-  buf.reserve(std::max(buf.capacity() * 2, buf.size() + n));
-  advise_huge(buf);
-}
-
-// Reads what is available from fd into buf (at most `chunk` bytes); false at EOF.
-// The string grows geometrically; only the chunk about to be read is zero-filled by
-// resize(), and it is cache-hot when read() overwrites it.
-bool read_into(int fd, std::string& buf, std::size_t chunk = kReadChunk) {
-  const std::size_t old = buf.size();
-  // Use what is left of the reservation when it is a useful size; grow only below that.
-  if (buf.capacity() - old >= 4096) chunk = std::min(chunk, buf.capacity() - old);
-  grow(buf, chunk);
-  buf.resize(old + chunk);
+// Reads what is available from fd after c.len; false at EOF. Reads into all the zeroed
+// room there is (at least `chunk`), growing geometrically and zeroing only new bytes.
+bool read_into(int fd, detail::CapturedOutput& c, std::size_t chunk) {
+  std::string& s = c.data;
+  if (s.size() - c.len < chunk) {
+    const std::size_t want = c.len + chunk;
+    if (s.capacity() < want) {
+      s.reserve(std::max(s.capacity() * 2, want));
+      advise_huge(s);
+    }
+    s.resize(want);
+  }
   for (;;) {
-    const ssize_t n = ::read(fd, buf.data() + old, chunk);
+    const ssize_t n = ::read(fd, s.data() + c.len, s.size() - c.len);
     if (n >= 0) {
-      buf.resize(old + static_cast<std::size_t>(n));
+      c.len += static_cast<std::size_t>(n);
       return n > 0;
     }
     if (errno == EINTR) continue;
-    buf.resize(old);
     if (errno == EAGAIN) return true;
     throw OSError(errno, "read from child pipe");
   }
@@ -569,33 +564,47 @@ std::string read_some(UniqueFd& fd, std::size_t max) {
     throw OSError(errno, "read from child pipe");
   }
 }
-std::string read_all(UniqueFd& fd, std::string& pending) {
-  std::string s = std::move(pending);
-  pending.clear();
-  if (!fd) return s;
-  const int flags = ::fcntl(fd.get(), F_GETFL);
-  if (flags >= 0 && (flags & O_NONBLOCK)) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
-  while (read_into(fd.get(), s)) {
+std::string read_all(UniqueFd& fd, detail::CapturedOutput& pending) {
+  if (fd) {
+    const int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK)) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    while (read_into(fd.get(), pending, kReadChunk)) {
+    }
+    fd.reset();
   }
-  fd.reset();
-  return s;
+  return pending.take();
 }
 }  // namespace
 
+}  // namespace concur::subprocess
+
+namespace concur::detail {
+
+std::string CapturedOutput::take() {
+  data.resize(len);
+  len = 0;
+  return std::move(data);
+}
+
+std::string CapturedOutput::take_front(std::size_t max) {
+  const std::size_t n = std::min(max, len);
+  std::string s = data.substr(0, n);
+  data.erase(0, n);
+  len -= n;
+  return s;
+}
+
+}  // namespace concur::detail
+
+namespace concur::subprocess {
+
 std::string Popen::read_stdout(std::size_t max) {
-  if (!out_buf_.empty()) {  // left by an interrupted communicate()
-    std::string s = out_buf_.substr(0, max);
-    out_buf_.erase(0, s.size());
-    return s;
-  }
+  // Output left by an interrupted communicate() comes first.
+  if (!out_buf_.empty()) return out_buf_.take_front(max);
   return read_some(stdout_, max);
 }
 std::string Popen::read_stderr(std::size_t max) {
-  if (!err_buf_.empty()) {
-    std::string s = err_buf_.substr(0, max);
-    err_buf_.erase(0, s.size());
-    return s;
-  }
+  if (!err_buf_.empty()) return err_buf_.take_front(max);
   return read_some(stderr_, max);
 }
 std::string Popen::read_stdout_all() { return read_all(stdout_, out_buf_); }
@@ -683,8 +692,8 @@ std::pair<std::string, std::string> Popen::communicate_until(std::optional<std::
             // Filters (cat, sort, tr...) give back about what they get. Reserving that is
             // free when wrong: the untouched pages of a large allocation are never faulted
             // in; when right it saves every copy of the geometric growth (~1x the output).
-            out_buf_.reserve(input_.size() + read_chunk_);  // + room to read the EOF
-            advise_huge(out_buf_);
+            out_buf_.data.reserve(input_.size() + read_chunk_);  // + room to read the EOF
+            advise_huge(out_buf_.data);
           }
         }
       } else {
@@ -692,17 +701,14 @@ std::pair<std::string, std::string> Popen::communicate_until(std::optional<std::
       }
     }
   }
-  if (!pump(deadline)) throw TimeoutExpired(args_, timeout, out_buf_, err_buf_);
+  if (!pump(deadline)) throw TimeoutExpired(args_, timeout, out_buf_.copy(), err_buf_.copy());
   if (!returncode_ && pidfd_) {
     // Without a deadline a blocking waitid is the whole wait (one syscall, no poll).
     if (deadline && !detail::wait_pidfd(pidfd_.get(), deadline))
-      throw TimeoutExpired(args_, timeout, out_buf_, err_buf_);
+      throw TimeoutExpired(args_, timeout, out_buf_.copy(), err_buf_.copy());
     wait();
   }
-  std::pair<std::string, std::string> r{std::move(out_buf_), std::move(err_buf_)};
-  out_buf_.clear();
-  err_buf_.clear();
-  return r;
+  return {out_buf_.take(), err_buf_.take()};
 }
 
 std::pair<std::string, std::string> Popen::communicate(std::optional<std::string> input,
@@ -753,8 +759,7 @@ CompletedProcess run(std::vector<std::string> args, RunOptions o) {
       (void)p.pump(&drain);
     } catch (const Error&) {
     }
-    throw TimeoutExpired(std::move(args), *o.timeout, std::move(p.out_buf_),
-                         std::move(p.err_buf_));
+    throw TimeoutExpired(std::move(args), *o.timeout, p.out_buf_.take(), p.err_buf_.take());
   } catch (...) {
     p.kill_after_timeout();
     try {
