@@ -181,7 +181,7 @@ TEST(Popen, CommunicateMisuse) {
 }
 
 TEST(Popen, PollWaitAndWaitTimeout) {
-  sp::Popen p({kChild, "sleep", "600"});
+  sp::Popen p({kChild, "sleep", "600000"});
   EXPECT_FALSE(p.poll().has_value());
   EXPECT_FALSE(p.returncode().has_value());
   try {
