@@ -217,6 +217,10 @@ class Popen {
   std::size_t read_chunk_ = 64 * 1024;  // the stdout pipe's capacity
 };
 
+// Python's repr: "<Popen: returncode: None args: ['sleep', '5']>" ("returncode: -9" once reaped).
+std::string to_string(const Popen& p);
+std::ostream& operator<<(std::ostream& os, const Popen& p);
+
 // Runs args, waits for it; returns its returncode and what was captured. With a timeout the
 // child (its whole group with start_new_session / process_group = 0) is killed with SIGKILL
 // when it expires, reaped, its pipes drained for at most 250 ms (a grandchild holding them

@@ -718,6 +718,13 @@ std::pair<std::string, std::string> Popen::communicate(std::optional<std::string
   return communicate_until(std::move(input), &deadline, *timeout);
 }
 
+std::string to_string(const Popen& p) {
+  return "<Popen: returncode: " + (p.returncode() ? std::to_string(*p.returncode()) : "None") +
+         " args: " + format_args(p.args()) + ">";
+}
+
+std::ostream& operator<<(std::ostream& os, const Popen& p) { return os << to_string(p); }
+
 // --- run and friends --------------------------------------------------------------------
 
 namespace {

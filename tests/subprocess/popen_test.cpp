@@ -105,6 +105,15 @@ TEST(Popen, CommunicateReturnsBothStreams) {
   EXPECT_EQ(p.poll(), 0);
   EXPECT_EQ(p.wait(), 0);
   EXPECT_EQ(p.pidfd(), -1);  // reaped: the pidfd is closed
+  EXPECT_EQ(sp::to_string(p), "<Popen: returncode: 0 args: ['" + kChild + "', 'out-err']>");
+}
+
+TEST(Popen, ReprWhileRunning) {
+  sp::Popen p({kChild, "sleep", "600000"});
+  EXPECT_EQ(sp::to_string(p), "<Popen: returncode: None args: ['" + kChild + "', 'sleep', '600000']>");
+  p.kill();
+  EXPECT_EQ(p.wait(), -SIGKILL);
+  EXPECT_EQ(sp::to_string(p), "<Popen: returncode: -9 args: ['" + kChild + "', 'sleep', '600000']>");
 }
 
 TEST(Popen, CommunicateLargeBothWaysNeverDeadlocks) {
