@@ -73,6 +73,19 @@ CONCUR_CHILD_FN [[noreturn]] void child_fail(int fd, int stage, int err) {
   __builtin_unreachable();
 }
 
+// Marks fds lo..hi close-on-exec rather than closing them: the error pipe must live until
+// execve. Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: close for real, around err_fd.
+CONCUR_CHILD_FN void child_cloexec_range(unsigned lo, unsigned hi, int err_fd) {
+  if (syscall(SYS_close_range, lo, hi, CLOSE_RANGE_CLOEXEC) == 0) return;
+  const auto e = static_cast<unsigned>(err_fd);
+  if (e < lo || e > hi) {
+    syscall(SYS_close_range, lo, hi, 0);
+    return;
+  }
+  if (e > lo) syscall(SYS_close_range, lo, e - 1, 0);
+  if (e < hi) syscall(SYS_close_range, e + 1, hi, 0);
+}
+
 CONCUR_CHILD_FN int child_main(void* p) {
   const ChildArgs& a = *static_cast<const ChildArgs*>(p);
   const SpawnRequest& r = *a.req;
@@ -119,24 +132,14 @@ CONCUR_CHILD_FN int child_main(void* p) {
   if (r.cwd && syscall(SYS_chdir, r.cwd) < 0) child_fail(a.err_fd, kStageChdir, errno);
 
   if (r.close_fds) {
-    // Close-on-exec rather than close: the error pipe must live until execve.
     unsigned lo = 3;
     for (int keep : r.pass_fds) {
       const auto k = static_cast<unsigned>(keep);
-      if (k > lo) syscall(SYS_close_range, lo, k - 1, CLOSE_RANGE_CLOEXEC);
+      if (k > lo) child_cloexec_range(lo, k - 1, a.err_fd);
       if (syscall(SYS_fcntl, keep, F_SETFD, 0) < 0) child_fail(a.err_fd, kStageFds, errno);
       lo = k + 1;
     }
-    if (syscall(SYS_close_range, lo, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-      // Kernels before 5.11: close for real, around the error pipe.
-      const auto e = static_cast<unsigned>(a.err_fd);
-      if (e >= lo) {
-        if (e > lo) syscall(SYS_close_range, lo, e - 1, 0);
-        syscall(SYS_close_range, e + 1, ~0U, 0);
-      } else {
-        syscall(SYS_close_range, lo, ~0U, 0);
-      }
-    }
+    child_cloexec_range(lo, ~0U, a.err_fd);
   }
 
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &a.parent_mask, nullptr, kSigsetBytes);
