@@ -1,0 +1,201 @@
+// concur/multiprocessing/synchronize.hpp — cross-process Lock, RLock, Semaphore,
+// BoundedSemaphore, Event, Condition and Barrier (Python's multiprocessing.synchronize).
+//
+// Each class is a copyable handle to one object in the process-shared arena
+// (detail/arena.hpp): create it before Process::start() and every child — holding a copy
+// made by fork — works on the same lock. Copies in one process are the same lock too.
+// The objects are the futex core's primitives (detail/futex.hpp) and RobustLock
+// (detail/robust_lock.hpp) placed in MAP_SHARED memory; nothing else is between you and the
+// atomics: an uncontended acquire+release is two atomic RMWs and no syscall.
+//
+// Robustness (beyond Python, cpython#88304): if the process (thread) holding a Lock or an
+// RLock dies, the next acquirer gets the lock — woken by the kernel within milliseconds —
+// and owner_died() returns true (for everybody) until consistent() is called. The lock
+// stays usable either way (glibc would make it ENOTRECOVERABLE; we leave that policy to
+// the caller). Semaphores, BoundedSemaphores and Events have no owner, so a process that
+// dies after acquire() and before release() loses that unit for good, as in Python and
+// POSIX; use a Lock where a death must be survived.
+//
+// Lifetime: the shared object lives as long as a handle exists in the process that created
+// it (and in children until they exit). Thread-safety: every method may be called from any
+// thread of any process holding a handle. Memory ordering: acquire/lock/wait synchronize
+// with the release/unlock/set/notify that let them through, like std::mutex.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "concur/detail/futex.hpp"
+#include "concur/detail/robust_lock.hpp"
+
+namespace concur::multiprocessing {
+
+namespace detail_sync {
+using concur::detail::Clock;
+template <class C, class D>
+Clock::time_point to_steady(std::chrono::time_point<C, D> tp) {
+  if constexpr (std::is_same_v<C, Clock>) {
+    return std::chrono::time_point_cast<Clock::duration>(tp);
+  } else {
+    return concur::detail::deadline_after(tp - C::now());
+  }
+}
+}  // namespace detail_sync
+
+// A non-recursive lock that any thread of any process may release (Python's rule), robust
+// against the death of its holder. Lockable / TimedLockable.
+class Lock {
+ public:
+  // Allocates the lock in shared memory, unlocked. Throws OSError if memory is exhausted.
+  Lock();
+
+  // Blocks until acquired (blocking = false: tries once). Returns whether it was acquired.
+  bool acquire(bool blocking = true);
+  // Waits at most `timeout` (a negative timeout tries once, like Python's SemLock).
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    return lock_->lock_until(concur::detail::deadline_after(timeout));
+  }
+  // Releases; any thread or process may. Throws ValueError("semaphore or lock released
+  // too many times") if the lock is not held.
+  void release();
+  // Whether somebody holds the lock (a snapshot).
+  bool locked() const noexcept { return lock_->locked(); }
+  // True after the lock was taken over from a holder that died, until consistent().
+  bool owner_died() const noexcept { return lock_->owner_died(); }
+  // Declares the protected state repaired; owner_died() becomes false.
+  void consistent() noexcept { lock_->consistent(); }
+
+  void lock() { lock_->lock(); }
+  [[nodiscard]] bool try_lock() { return lock_->try_lock(); }
+  template <class R, class P>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
+  template <class C, class D>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
+    return lock_->lock_until(detail_sync::to_steady(tp));
+  }
+  void unlock() { release(); }
+
+  // The underlying robust lock (for Condition and Value).
+  concur::detail::RobustLock& native() const noexcept { return *lock_; }
+
+ private:
+  friend class Condition;
+  std::shared_ptr<concur::detail::RobustLock> lock_;
+};
+
+// A recursive lock owned by one thread of one process; robust against its owner's death
+// (the recursion count is then reset: the new owner holds it once).
+class RLock {
+ public:
+  RLock();
+  // An RLock on a lock that lives inside another shared block (Value's get_lock()).
+  explicit RLock(std::shared_ptr<concur::detail::RobustLock> inner) : lock_(std::move(inner)) {}
+
+  // Acquires (re-entrantly: the owner's nested acquire only counts). Returns success.
+  bool acquire(bool blocking = true);
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    return acquire_until(concur::detail::deadline_after(timeout));
+  }
+  // Releases one level. Throws RuntimeError("cannot release un-acquired lock") unless the
+  // calling thread owns it.
+  void release();
+  // Whether somebody holds it; whether the calling thread does; the recursion depth.
+  bool locked() const noexcept { return lock_->locked(); }
+  bool is_owned() const noexcept { return lock_->owned_by_me(); }
+  std::uint32_t recursion_count() const noexcept {
+    return lock_->owned_by_me() ? lock_->count() : 0;
+  }
+  bool owner_died() const noexcept { return lock_->owner_died(); }
+  void consistent() noexcept { lock_->consistent(); }
+
+  void lock() { acquire(true); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+  template <class R, class P>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
+  template <class C, class D>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
+    return acquire_until(detail_sync::to_steady(tp));
+  }
+  void unlock() { release(); }
+
+  concur::detail::RobustLock& native() const noexcept { return *lock_; }
+
+ private:
+  bool acquire_until(concur::detail::Clock::time_point deadline);
+  friend class Condition;
+  std::shared_ptr<concur::detail::RobustLock> lock_;
+};
+
+// A counting semaphore shared by processes. No owner: not robust (see the banner).
+class Semaphore {
+ public:
+  // Throws ValueError("semaphore initial value must be >= 0") if value < 0.
+  explicit Semaphore(int value = 1);
+  // Takes a unit, blocking until one is available (blocking = false: tries once).
+  bool acquire(bool blocking = true);
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return sem().acquire(&deadline);
+  }
+  // Adds n units and wakes up to n waiters. ValueError if n < 1 or the value would pass
+  // INT_MAX (Python: SEM_VALUE_MAX).
+  // A BoundedSemaphore (even through a Semaphore&) throws ValueError("semaphore or lock
+  // released too many times") above its initial value.
+  void release(int n = 1);
+  // Current value (Python's get_value()).
+  int get_value() const noexcept;
+
+  void lock() { acquire(true); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+  void unlock() { release(); }
+
+ protected:
+  Semaphore(int value, bool bounded);
+  struct Block {
+    concur::detail::BasicSemaphore<concur::detail::Scope::Shared> sem;
+    std::uint32_t bounded;  // 1 for a BoundedSemaphore
+    std::uint32_t bound;    // its initial value
+    Block(std::uint32_t v, bool b) : sem(v), bounded(b ? 1u : 0u), bound(v) {}
+  };
+  concur::detail::BasicSemaphore<concur::detail::Scope::Shared>& sem() const noexcept {
+    return block_->sem;
+  }
+  std::shared_ptr<Block> block_;
+};
+
+// A semaphore whose release() above the initial value throws ValueError("semaphore or lock
+// released too many times").
+class BoundedSemaphore : public Semaphore {
+ public:
+  explicit BoundedSemaphore(int value = 1) : Semaphore(value, true) {}
+};
+
+// Python's multiprocessing.Event: a flag in shared memory.
+class Event {
+ public:
+  Event();
+  bool is_set() const noexcept;
+  // Sets the flag and wakes every waiter in every process.
+  void set() noexcept;
+  void clear() noexcept;
+  // Blocks until the flag is set. Returns true.
+  bool wait() noexcept;
+  // Blocks at most `timeout`; returns the flag (false only on timeout).
+  template <class R, class P>
+  [[nodiscard]] bool wait(std::chrono::duration<R, P> timeout) noexcept {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return wait_until(deadline);
+  }
+  bool wait_until(concur::detail::Clock::time_point deadline) noexcept;
+
+ private:
+  std::shared_ptr<concur::detail::BasicEvent<concur::detail::Scope::Shared>> ev_;
+};
+
+}  // namespace concur::multiprocessing
