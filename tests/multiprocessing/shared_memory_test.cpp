@@ -1,0 +1,175 @@
+// SharedMemory: create/attach/close/unlink, Python's errors, auto names, sharing across
+// processes, creator-only tracking (an attaching process never unlinks: cpython#82300),
+// and /dev/shm holding nothing of ours afterwards.
+// concur-test: timeout=60
+#include "concur/multiprocessing/shared_memory.hpp"
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "concur/errors.hpp"
+#include "fork_util.hpp"
+
+namespace mp = concur::multiprocessing;
+namespace fs = std::filesystem;
+using concur_test::fork_child;
+using concur_test::wait_exit;
+
+namespace {
+
+std::set<std::string> shm_entries() {
+  std::set<std::string> s;
+  for (const auto& e : fs::directory_iterator("/dev/shm")) s.insert(e.path().filename());
+  return s;
+}
+
+std::string unique_name(const char* tag) {
+  return std::string("concur_test_") + tag + "_" + std::to_string(::getpid());
+}
+
+class SharedMemoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { before_ = shm_entries(); }
+  void TearDown() override {
+    EXPECT_EQ(shm_entries(), before_) << "a /dev/shm segment leaked";
+  }
+  std::set<std::string> before_;
+};
+
+TEST_F(SharedMemoryTest, CreateWriteAttachReadUnlink) {
+  const std::string name = unique_name("basic");
+  mp::SharedMemory a(name, true, 4096);
+  EXPECT_EQ(a.name(), name);
+  EXPECT_EQ(a.size(), 4096u);
+  EXPECT_TRUE(fs::exists("/dev/shm/" + name));
+  // Fresh segments are zero-filled.
+  for (std::byte b : a.buf()) ASSERT_EQ(b, std::byte{0});
+  std::memcpy(a.buf().data(), "hello", 5);
+
+  mp::SharedMemory b(name);  // attach; size comes from the segment
+  EXPECT_EQ(b.size(), 4096u);
+  EXPECT_EQ(std::memcmp(b.buf().data(), "hello", 5), 0);
+  b.buf()[0] = std::byte{'j'};
+  EXPECT_EQ(static_cast<char>(a.buf()[0]), 'j');
+
+  b.close();
+  EXPECT_TRUE(b.buf().empty());
+  b.close();  // idempotent
+  a.unlink();
+  EXPECT_FALSE(fs::exists("/dev/shm/" + name));
+  // The mapping outlives the name.
+  EXPECT_EQ(static_cast<char>(a.buf()[1]), 'e');
+  EXPECT_THROW(a.unlink(), concur::FileNotFoundError);
+}
+
+TEST_F(SharedMemoryTest, PythonErrors) {
+  EXPECT_THROW(mp::SharedMemory(std::nullopt, false, 0), concur::ValueError);
+  try {
+    mp::SharedMemory s(std::nullopt, true, 0);
+    FAIL();
+  } catch (const concur::ValueError& e) {
+    EXPECT_STREQ(e.what(), "'size' must be a positive number different from zero");
+  }
+  EXPECT_THROW(mp::SharedMemory(unique_name("missing")), concur::FileNotFoundError);
+  const std::string name = unique_name("dup");
+  mp::SharedMemory a(name, true, 100);
+  try {
+    mp::SharedMemory b(name, true, 100);
+    FAIL();
+  } catch (const concur::FileExistsError& e) {
+    EXPECT_EQ(e.code(), EEXIST);
+  }
+  a.unlink();
+}
+
+TEST_F(SharedMemoryTest, AutoNamesAreDistinctAndLeadingSlashIsOptional) {
+  mp::SharedMemory a(std::nullopt, true, 10);
+  mp::SharedMemory b(std::nullopt, true, 10);
+  EXPECT_EQ(a.name().rfind("psm_", 0), 0u);
+  EXPECT_EQ(a.name().size(), 12u);
+  EXPECT_NE(a.name(), b.name());
+  mp::SharedMemory c("/" + a.name());
+  EXPECT_EQ(c.name(), a.name());
+  a.unlink();
+  b.unlink();
+}
+
+TEST_F(SharedMemoryTest, CopiesAreIndependentHandlesOnTheSameBytes) {
+  mp::SharedMemory a(std::nullopt, true, 64);
+  mp::SharedMemory b = a;
+  EXPECT_NE(a.buf().data(), b.buf().data());
+  a.buf()[3] = std::byte{42};
+  EXPECT_EQ(b.buf()[3], std::byte{42});
+  a.close();
+  EXPECT_EQ(b.buf()[3], std::byte{42});
+  mp::SharedMemory moved = std::move(b);
+  EXPECT_TRUE(b.closed());
+  EXPECT_EQ(moved.buf()[3], std::byte{42});
+  moved.unlink();
+}
+
+TEST_F(SharedMemoryTest, AnotherProcessAttachesByNameAndDoesNotUnlinkAtExit) {
+  mp::SharedMemory a(std::nullopt, true, 128);
+  const std::string name = a.name();
+  const pid_t pid = fork_child([&] {
+    mp::SharedMemory b(name);
+    std::memcpy(b.buf().data(), "from child", 10);
+    b.close();
+    std::exit(0);  // runs exit hooks: an attacher must not unlink
+    return 0;
+  });
+  EXPECT_EQ(wait_exit(pid), 0);
+  EXPECT_TRUE(fs::exists("/dev/shm/" + name));
+  EXPECT_EQ(std::memcmp(a.buf().data(), "from child", 10), 0);
+  a.unlink();
+}
+
+TEST_F(SharedMemoryTest, CreatorUnlinksLeftoversAtExitWithAWarning) {
+  // The child creates a segment and exits without unlinking: its exit hook removes it and
+  // warns on stderr. The parent reads the child's stderr through a pipe.
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  int namefd[2];
+  ASSERT_EQ(::pipe2(namefd, O_CLOEXEC), 0);
+  const pid_t pid = fork_child([&] {
+    ::dup2(fds[1], 2);
+    mp::SharedMemory s(std::nullopt, true, 10);
+    (void)!::write(namefd[1], s.name().data(), s.name().size());
+    std::exit(0);
+    return 0;
+  });
+  ::close(fds[1]);
+  ::close(namefd[1]);
+  EXPECT_EQ(wait_exit(pid), 0);
+  char buf[512] = {};
+  const ssize_t n = ::read(fds[0], buf, sizeof buf - 1);
+  char nm[64] = {};
+  ASSERT_GT(::read(namefd[0], nm, sizeof nm - 1), 0);
+  ::close(fds[0]);
+  ::close(namefd[0]);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf).find("leaked shared_memory objects"), std::string::npos) << buf;
+  EXPECT_NE(std::string(buf).find(nm), std::string::npos) << buf;
+  EXPECT_FALSE(fs::exists(std::string("/dev/shm/") + nm));
+}
+
+TEST_F(SharedMemoryTest, ForkedChildDoesNotInheritTracking) {
+  mp::SharedMemory a(std::nullopt, true, 10);
+  const std::string name = a.name();
+  const pid_t pid = fork_child([&] {
+    std::exit(0);  // inherited handle, but not the parent's tracking
+    return 0;
+  });
+  EXPECT_EQ(wait_exit(pid), 0);
+  EXPECT_TRUE(fs::exists("/dev/shm/" + name));
+  a.unlink();
+}
+
+}  // namespace
