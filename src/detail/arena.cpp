@@ -38,12 +38,12 @@ void on_child() noexcept {
   // The child is single-threaded now; another parent thread may have held the mutex.
   new (&a.mu) std::mutex;
   // Forget the parent's allocation state: its free space and free blocks belong to the
-  // parent. (The vectors' storage is leaked in the child, a few bytes at most.)
+  // parent.
   a.cur = nullptr;
   a.used = 0;
   a.chunks = 0;
   a.large = 0;
-  for (auto& fl : a.free_lists) new (&fl) std::vector<void*>();
+  for (auto& fl : a.free_lists) std::vector<void*>().swap(fl);
 }
 
 // Leaked on purpose: handles may be released by static destructors after ours ran.

@@ -38,7 +38,7 @@ Tracker& tracker() {
       // A forked child attaches, it does not own: it never unlinks its parent's segments.
       Tracker& tr = tracker();
       new (&tr.mu) std::mutex;
-      new (&tr.names) std::vector<std::string>();
+      std::vector<std::string>().swap(tr.names);
     });
     return p;
   }();
