@@ -1,10 +1,8 @@
+// concur-test: timeout=60
 // Robust recovery: a process (or thread) that dies holding a Lock, an RLock (with a
 // recursion count) or a Value's lock hands it to the next acquirer, which sees
 // owner_died() until consistent(). Also: release by a non-owner keeps every robust list
 // intact (glibc's robust mutexes in the same list keep working).
-// concur-test: timeout=60 labels=no_tsan
-// no_tsan: the cross-process cases fork from a process whose gtest main may have threads
-// (TSan cannot follow fork); the thread-death case is in synchronize_test (TSan-checked).
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>

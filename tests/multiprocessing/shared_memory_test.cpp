@@ -1,7 +1,7 @@
+// concur-test: timeout=60
 // SharedMemory: create/attach/close/unlink, Python's errors, auto names, sharing across
 // processes, creator-only tracking (an attaching process never unlinks: cpython#82300),
 // and /dev/shm holding nothing of ours afterwards.
-// concur-test: timeout=60
 #include "concur/multiprocessing/shared_memory.hpp"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
+// concur-test: timeout=120
 // Value / RawValue / Array / RawArray: shared across fork, the lost-update race of
 // v.set(v.value() + 1), and both fixes (get_lock() and fetch_add), exact counts.
-// concur-test: timeout=120
 #include "concur/multiprocessing/sharedctypes.hpp"
 
 #include <gtest/gtest.h>

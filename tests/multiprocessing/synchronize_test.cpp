@@ -1,7 +1,7 @@
+// concur-test: timeout=120
 // Cross-process Lock, RLock, Semaphore, BoundedSemaphore, Event (and Condition, Barrier):
 // the threading interfaces working across fork()ed processes, Python's errors, and
 // thread-death robustness (TSan-visible: no fork in those cases).
-// concur-test: timeout=120
 #include "concur/multiprocessing/synchronize.hpp"
 
 #include <gtest/gtest.h>
