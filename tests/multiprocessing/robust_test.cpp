@@ -200,4 +200,53 @@ TEST(Robust, NodeOfADeadListerIsReclaimed) {
   lock.release();
 }
 
+TEST(Robust, ConditionWaiterDoesNotHangOnADeadLockHolder) {
+  mp::Lock lock;
+  mp::Condition cond(lock);
+  mp::Event waiting, notified;
+  // W waits on the condition.
+  const pid_t w = fork_child([&] {
+    std::unique_lock g(cond);
+    waiting.set();
+    if (!cond.wait(20s)) return 1;
+    const bool died = cond.owner_died();
+    cond.consistent();
+    return died ? 7 : 2;  // g releases
+  });
+  ASSERT_TRUE(waiting.wait(10s));
+  // N takes the lock (possible only once W sleeps in wait), notifies, and dies holding it.
+  const pid_t n = fork_child([&] {
+    cond.acquire();
+    cond.notify();
+    notified.set();
+    for (;;) ::pause();
+    return 0;
+  });
+  ASSERT_TRUE(notified.wait(10s));
+  ::kill(n, SIGKILL);
+  EXPECT_EQ(wait_exit(n), -SIGKILL);
+  EXPECT_EQ(wait_exit(w), 7) << "the notified waiter re-took the dead holder's lock";
+  EXPECT_FALSE(lock.locked());
+}
+
+TEST(Robust, ConditionOverRLockRecovers) {
+  mp::Condition cond;  // own RLock
+  mp::Event ready;
+  const pid_t pid = fork_child([&] {
+    cond.acquire();
+    cond.acquire();
+    ready.set();
+    for (;;) ::pause();
+    return 0;
+  });
+  ASSERT_TRUE(ready.wait(10s));
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(wait_exit(pid), -SIGKILL);
+  std::unique_lock g(cond);
+  EXPECT_TRUE(cond.owner_died());
+  cond.consistent();
+  EXPECT_FALSE(cond.wait(10ms));  // usable: waits and times out normally
+  cond.notify_all();
+}
+
 }  // namespace

@@ -282,4 +282,130 @@ TEST(Event, WaitSetClearAcrossProcesses) {
   EXPECT_EQ(wait_exit(setter), 0);
 }
 
+// ---- Condition --------------------------------------------------------------------------
+
+TEST(Condition, MisuseThrows) {
+  mp::Condition c;
+  try {
+    c.wait();
+    FAIL();
+  } catch (const concur::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "cannot wait on un-acquired lock");
+  }
+  try {
+    c.notify();
+    FAIL();
+  } catch (const concur::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "cannot notify on un-acquired lock");
+  }
+  EXPECT_THROW(c.notify_all(), concur::RuntimeError);
+  std::unique_lock g(c);
+  EXPECT_FALSE(c.wait(20ms));
+  EXPECT_FALSE(c.wait_for([] { return false; }, 10ms));
+  EXPECT_TRUE(c.wait_for([] { return true; }, 10ms));
+}
+
+TEST(Condition, ProducerConsumerAcrossProcesses) {
+  mp::Lock lock;
+  mp::Condition cond(lock);
+  mp::RawArray<int> items(64);
+  mp::RawValue<int> count(0);
+  const pid_t consumer = fork_child([&] {
+    int sum = 0;
+    for (int got = 0; got < 50; ++got) {
+      std::unique_lock g(cond);
+      if (!cond.wait_for([&] { return *count.get_obj() > got; }, 10s)) return 1;
+      sum += items[static_cast<std::size_t>(got)];
+    }
+    return sum == 50 * 49 / 2 ? 0 : 2;
+  });
+  for (int i = 0; i < 50; ++i) {
+    std::unique_lock g(cond);
+    items[static_cast<std::size_t>(i)] = i;
+    *count.get_obj() += 1;
+    cond.notify();
+  }
+  EXPECT_EQ(wait_exit(consumer), 0);
+}
+
+TEST(Condition, NotifyNWakesExactlyNThenAll) {
+  mp::Condition cond;  // own RLock
+  mp::Value<int> waiting(0), woken(0);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 5; ++i)
+    pids.push_back(fork_child([&] {
+      std::unique_lock g(cond);
+      cond.acquire();  // held twice: wait() must release both levels
+      waiting.fetch_add(1);
+      if (!cond.wait(10s)) return 1;
+      woken.fetch_add(1);
+      cond.release();
+      return 0;
+    }));
+  while (waiting.value() < 5) std::this_thread::sleep_for(1ms);
+  {
+    std::unique_lock g(cond);
+    cond.notify(2);
+  }
+  while (woken.value() < 2) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(woken.value(), 2);
+  {
+    std::unique_lock g(cond);
+    cond.notify_all();
+  }
+  for (pid_t p : pids) EXPECT_EQ(wait_exit(p), 0);
+  EXPECT_EQ(woken.value(), 5);
+}
+
+// ---- Barrier ----------------------------------------------------------------------------
+
+TEST(Barrier, IndicesAndActionAcrossProcesses) {
+  EXPECT_THROW(mp::Barrier(0), concur::ValueError);
+  mp::Value<int> actions(0), index_sum(0), after_action(0);
+  mp::Barrier b(5, [&] { actions.fetch_add(1); });
+  EXPECT_EQ(b.parties(), 5);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 4; ++i)
+    pids.push_back(fork_child([&] {
+      for (int round = 0; round < 3; ++round) {
+        index_sum.fetch_add(b.wait());
+        if (actions.value() >= round + 1) after_action.fetch_add(1);
+      }
+      return 0;
+    }));
+  for (int round = 0; round < 3; ++round) {
+    index_sum.fetch_add(b.wait());
+    if (actions.value() >= round + 1) after_action.fetch_add(1);
+  }
+  for (pid_t p : pids) EXPECT_EQ(wait_exit(p), 0);
+  EXPECT_EQ(actions.value(), 3);
+  EXPECT_EQ(index_sum.value(), 3 * 10);
+  EXPECT_EQ(after_action.value(), 15) << "the action ran before anyone was released";
+  EXPECT_FALSE(b.broken());
+}
+
+TEST(Barrier, TimeoutBreaksItForEveryProcess) {
+  mp::Barrier b(3);
+  mp::Value<int> broken_seen(0);
+  const pid_t pid = fork_child([&] {
+    try {
+      (void)b.wait(10s);
+    } catch (const concur::threading::BrokenBarrierError&) {
+      broken_seen.fetch_add(1);
+      return 0;
+    }
+    return 1;
+  });
+  while (b.n_waiting() < 1) std::this_thread::sleep_for(1ms);
+  EXPECT_THROW((void)b.wait(50ms), concur::threading::BrokenBarrierError);
+  EXPECT_EQ(wait_exit(pid), 0);
+  EXPECT_EQ(broken_seen.value(), 1);
+  EXPECT_TRUE(b.broken());
+  b.reset();
+  EXPECT_FALSE(b.broken());
+  b.abort();
+  EXPECT_THROW(b.wait(), concur::threading::BrokenBarrierError);
+}
+
 }  // namespace

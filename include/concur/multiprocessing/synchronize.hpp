@@ -28,20 +28,19 @@
 #include <memory>
 #include <optional>
 
+#include "concur/detail/barrier.hpp"
+#include "concur/detail/condition.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/detail/robust_lock.hpp"
+#include "concur/detail/timeouts.hpp"
+#include "concur/errors.hpp"
 
 namespace concur::multiprocessing {
 
 namespace detail_sync {
-using concur::detail::Clock;
 template <class C, class D>
-Clock::time_point to_steady(std::chrono::time_point<C, D> tp) {
-  if constexpr (std::is_same_v<C, Clock>) {
-    return std::chrono::time_point_cast<Clock::duration>(tp);
-  } else {
-    return concur::detail::deadline_after(tp - C::now());
-  }
+concur::detail::Clock::time_point to_steady(std::chrono::time_point<C, D> tp) {
+  return concur::detail::to_steady_deadline(tp);
 }
 }  // namespace detail_sync
 
@@ -58,6 +57,13 @@ class Lock {
   template <class R, class P>
   [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
     return lock_->lock_until(concur::detail::deadline_after(timeout));
+  }
+  // Python's acquire(block, timeout): ValueError("can't specify a timeout for a
+  // non-blocking call") if !blocking, as threading.Lock.
+  template <class R, class P>
+  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<R, P> timeout) {
+    if (!blocking) throw ValueError(concur::detail::kNonBlockingTimeout);
+    return acquire(timeout);
   }
   // Releases; any thread or process may. Throws ValueError("semaphore or lock released
   // too many times") if the lock is not held.
@@ -100,6 +106,11 @@ class RLock {
   template <class R, class P>
   [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
     return acquire_until(concur::detail::deadline_after(timeout));
+  }
+  template <class R, class P>
+  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<R, P> timeout) {
+    if (!blocking) throw ValueError(concur::detail::kNonBlockingTimeout);
+    return acquire(timeout);
   }
   // Releases one level. Throws RuntimeError("cannot release un-acquired lock") unless the
   // calling thread owns it.
@@ -196,6 +207,158 @@ class Event {
 
  private:
   std::shared_ptr<concur::detail::BasicEvent<concur::detail::Scope::Shared>> ev_;
+};
+
+namespace detail_sync {
+// Adapters that let detail::BasicCondition release and re-take our robust locks (found by
+// ADL: cond_is_owned / cond_release_save / cond_acquire_restore).
+struct PlainLockRef {
+  concur::detail::RobustLock* l;
+};
+struct RecursiveLockRef {
+  concur::detail::RobustLock* l;
+};
+// A plain Lock has no owner in Python's model: "owned" means "locked", as Python's
+// Condition._is_owned decides for a Lock.
+inline bool cond_is_owned(const PlainLockRef& r) noexcept { return r.l->locked(); }
+inline std::uint32_t cond_release_save(PlainLockRef& r) noexcept {
+  r.l->unlock();
+  return 0;
+}
+inline void cond_acquire_restore(PlainLockRef& r, std::uint32_t) noexcept { r.l->lock(); }
+inline bool cond_is_owned(const RecursiveLockRef& r) noexcept {
+  return r.l->owned_by_me() && r.l->count() > 0;
+}
+inline std::uint32_t cond_release_save(RecursiveLockRef& r) noexcept {
+  const std::uint32_t saved = r.l->count();
+  r.l->count() = 0;
+  r.l->unlock();
+  return saved;
+}
+// If the lock's holder died meanwhile, lock() takes it over (owner_died() becomes true)
+// and the waiter gets its own recursion depth back.
+inline void cond_acquire_restore(RecursiveLockRef& r, std::uint32_t saved) noexcept {
+  r.l->lock();
+  r.l->count() = saved;
+}
+}  // namespace detail_sync
+
+// Python's multiprocessing.Condition: sync's FIFO condition algorithm
+// (detail/condition.hpp, Shared waiter slots) over a robust Lock or RLock.
+// No spurious wake-ups for up to 64 simultaneous waiters; notify(n) wakes the n oldest.
+// Robustness: if the lock's holder dies, a waiter re-taking the lock after its wake-up gets
+// it and sees owner_died() == true — it never hangs on the dead holder. Not covered: a
+// process killed while WAITING keeps its waiter slot, so a later notify may be spent on it
+// (use wait_for with a predicate and notify_all when processes may be killed).
+class Condition {
+ public:
+  // A condition with its own RLock (Python's default).
+  Condition();
+  // A condition over `lock` (the handle is copied: the lock lives as long as needed).
+  explicit Condition(const Lock& lock);
+  explicit Condition(const RLock& lock);
+
+  // ---- the underlying lock (Lockable) ----
+  bool acquire(bool blocking = true) { return plain_ ? plain_->acquire(blocking) : rlock_->acquire(blocking); }
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    return plain_ ? plain_->acquire(timeout) : rlock_->acquire(timeout);
+  }
+  void release() { plain_ ? plain_->release() : rlock_->release(); }
+  void lock() { acquire(true); }
+  void unlock() { release(); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+  template <class R, class P>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
+  template <class C, class D>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
+    return plain_ ? plain_->try_lock_until(tp) : rlock_->try_lock_until(tp);
+  }
+  // The lock's owner_died()/consistent() (see Lock).
+  bool owner_died() const noexcept { return native().owner_died(); }
+  void consistent() noexcept { native().consistent(); }
+
+  // ---- waiting ----
+  // Releases the lock (all levels of an RLock), blocks until notified, re-takes it.
+  // RuntimeError("cannot wait on un-acquired lock") unless the caller holds the lock.
+  void wait() { (void)wait_impl(nullptr); }
+  // As wait(), giving up after `timeout`; false on timeout (the lock is held again).
+  template <class R, class P>
+  [[nodiscard]] bool wait(std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return wait_impl(&deadline);
+  }
+  template <class C, class D>
+  [[nodiscard]] bool wait_until(std::chrono::time_point<C, D> tp) {
+    const auto deadline = concur::detail::to_steady_deadline(tp);
+    return wait_impl(&deadline);
+  }
+  // Waits until pred() holds; returns its last value.
+  template <class Pred>
+  bool wait_for(Pred pred) {
+    bool r = static_cast<bool>(pred());
+    while (!r) {
+      (void)wait_impl(nullptr);
+      r = static_cast<bool>(pred());
+    }
+    return r;
+  }
+  template <class Pred, class R, class P>
+  [[nodiscard]] bool wait_for(Pred pred, std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    bool r = static_cast<bool>(pred());
+    while (!r) {
+      if (concur::detail::Clock::now() >= deadline) break;
+      (void)wait_impl(&deadline);
+      r = static_cast<bool>(pred());
+    }
+    return r;
+  }
+  // ---- notifying (the caller holds the lock; RuntimeError("cannot notify on un-acquired
+  // lock") otherwise) ----
+  void notify(int n = 1);
+  void notify_all();
+
+ private:
+  concur::detail::RobustLock& native() const noexcept {
+    return plain_ ? plain_->native() : rlock_->native();
+  }
+  bool owned() const noexcept;
+  bool wait_impl(const concur::detail::Clock::time_point* deadline);
+
+  std::optional<Lock> plain_;
+  std::optional<RLock> rlock_;
+  std::shared_ptr<concur::detail::BasicCondition<concur::detail::Scope::Shared>> cond_;
+};
+
+// Python's multiprocessing.Barrier: sync's barrier algorithm (detail/barrier.hpp) in
+// shared memory. The action runs in the process whose wait() completes the cycle (each
+// process holds its own copy of the callable, inherited through fork).
+// Not robust: a process that dies while waiting never arrives; the others wait until
+// their timeout (which breaks the barrier) — pass a timeout when processes may die.
+class Barrier {
+ public:
+  // ValueError("parties must be > 0") for parties < 1.
+  explicit Barrier(int parties, std::function<void()> action = {},
+                   std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  // Waits for all parties; returns this party's index 0..parties-1. Throws
+  // threading::BrokenBarrierError, or the action's exception in the process that ran it.
+  int wait();
+  template <class R, class P>
+  int wait(std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return wait_until_impl(&deadline);
+  }
+  void reset() noexcept;
+  void abort() noexcept;
+  bool broken() const noexcept;
+  int parties() const noexcept;
+  int n_waiting() const noexcept;
+
+ private:
+  int wait_until_impl(const concur::detail::Clock::time_point* deadline);
+  std::shared_ptr<concur::detail::BasicBarrier<concur::detail::Scope::Shared>> b_;
+  std::function<void()> action_;
 };
 
 }  // namespace concur::multiprocessing
