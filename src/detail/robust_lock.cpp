@@ -24,8 +24,6 @@ struct RobustLockLayout {
 
 namespace {
 
-constinit thread_local RobustThread tls_robust{};
-
 // The kernel's struct robust_list_head (linux/futex.h): list, futex_offset, list_op_pending.
 struct KernelRobustHead {
   void* list;
@@ -33,7 +31,7 @@ struct KernelRobustHead {
   void* list_op_pending;
 };
 
-void reset_after_fork() noexcept { tls_robust = RobustThread{}; }
+void reset_after_fork() noexcept { tls_robust_thread = RobustThread{}; }
 
 std::uint64_t fresh_token(std::uint32_t tid) noexcept {
   std::uint64_t tok = 0;
@@ -79,7 +77,9 @@ void** probe_glibc_list() noexcept {
 #endif
 }
 
-void init_thread(RobustThread& t) noexcept {
+}  // namespace
+
+void init_robust_thread(RobustThread& t) noexcept {
   static const bool registered = [] {
     pthread_atfork(nullptr, nullptr, &reset_after_fork);
     return true;
@@ -91,6 +91,8 @@ void init_thread(RobustThread& t) noexcept {
   t.head = probe_glibc_list();
 }
 
+namespace {
+
 inline void*& prev_field(void* entry) noexcept {
   // entry points at a node's `next` field; its `prev` field is the word before it.
   return *reinterpret_cast<void**>(reinterpret_cast<char*>(entry) - sizeof(void*));
@@ -101,12 +103,6 @@ inline void* strip(void* p) noexcept {
 }
 
 }  // namespace
-
-RobustThread& robust_thread() noexcept {
-  RobustThread& t = tls_robust;
-  if (__builtin_expect(t.tid == 0, 0)) init_thread(t);
-  return t;
-}
 
 void RobustLock::link(RobustThread& t) noexcept {
   if (!t.head) return;

@@ -14,51 +14,18 @@ using concur::detail::RobustLock;
 
 Lock::Lock() : lock_(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
 
-bool Lock::acquire(bool blocking) {
-  if (blocking) {
-    lock_->lock();
-    return true;
-  }
-  return lock_->try_lock();
-}
-
-void Lock::release() {
-  if (!lock_->unlock()) throw ValueError("semaphore or lock released too many times");
-}
-
 // ---- RLock ------------------------------------------------------------------------------
 
 RLock::RLock() : lock_(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
 
-bool RLock::acquire(bool blocking) {
-  RobustLock& l = *lock_;
-  if (l.owned_by_me()) {
-    if (l.count() == UINT32_MAX) throw RuntimeError("RLock recursion count overflow");
-    ++l.count();
-    return true;
-  }
-  if (blocking) {
-    l.lock();
-  } else if (!l.try_lock()) {
-    return false;
-  }
-  l.count() = 1;
+bool RLock::nest() {
+  std::uint32_t& c = lock_->count();
+  if (c == UINT32_MAX) throw RuntimeError("RLock recursion count overflow");
+  ++c;
   return true;
 }
 
-bool RLock::acquire_until(concur::detail::Clock::time_point deadline) {
-  RobustLock& l = *lock_;
-  if (l.owned_by_me()) return acquire(true);
-  if (!l.lock_until(deadline)) return false;
-  l.count() = 1;
-  return true;
-}
-
-void RLock::release() {
-  RobustLock& l = *lock_;
-  if (!l.owned_by_me() || l.count() == 0) throw RuntimeError("cannot release un-acquired lock");
-  if (--l.count() == 0) l.unlock();
-}
+void RLock::throw_unowned() { throw RuntimeError("cannot release un-acquired lock"); }
 
 // ---- Semaphore / BoundedSemaphore --------------------------------------------------------
 

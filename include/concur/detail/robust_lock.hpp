@@ -55,8 +55,17 @@ struct RobustThread {
   std::uint64_t token = 0;       // random per thread incarnation (guards against TID reuse)
 };
 
-// The calling thread's record (initializes it on first use; cheap afterwards).
-RobustThread& robust_thread() noexcept;
+// Fills in the calling thread's record (first use, and again after fork).
+void init_robust_thread(RobustThread& t) noexcept;
+
+// The calling thread's record. Constant-initialized, so access is a plain TLS load (no
+// TLS wrapper call); initialized on first use.
+inline constinit thread_local RobustThread tls_robust_thread{};
+inline RobustThread& robust_thread() noexcept {
+  RobustThread& t = tls_robust_thread;
+  if (__builtin_expect(t.tid == 0, 0)) init_robust_thread(t);
+  return t;
+}
 
 class RobustLock {
  public:

@@ -52,7 +52,13 @@ class Lock {
   Lock();
 
   // Blocks until acquired (blocking = false: tries once). Returns whether it was acquired.
-  bool acquire(bool blocking = true);
+  bool acquire(bool blocking = true) {
+    if (blocking) {
+      lock_->lock();
+      return true;
+    }
+    return lock_->try_lock();
+  }
   // Waits at most `timeout` (a negative timeout tries once, like Python's SemLock).
   template <class R, class P>
   [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
@@ -67,7 +73,9 @@ class Lock {
   }
   // Releases; any thread or process may. Throws ValueError("semaphore or lock released
   // too many times") if the lock is not held.
-  void release();
+  void release() {
+    if (!lock_->unlock()) throw ValueError("semaphore or lock released too many times");
+  }
   // Whether somebody holds the lock (a snapshot).
   bool locked() const noexcept { return lock_->locked(); }
   // True after the lock was taken over from a holder that died, until consistent().
@@ -102,7 +110,17 @@ class RLock {
   explicit RLock(std::shared_ptr<concur::detail::RobustLock> inner) : lock_(std::move(inner)) {}
 
   // Acquires (re-entrantly: the owner's nested acquire only counts). Returns success.
-  bool acquire(bool blocking = true);
+  bool acquire(bool blocking = true) {
+    concur::detail::RobustLock& l = *lock_;
+    if (l.owned_by_me()) return nest();
+    if (blocking) {
+      l.lock();
+    } else if (!l.try_lock()) {
+      return false;
+    }
+    l.count() = 1;
+    return true;
+  }
   template <class R, class P>
   [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
     return acquire_until(concur::detail::deadline_after(timeout));
@@ -114,7 +132,11 @@ class RLock {
   }
   // Releases one level. Throws RuntimeError("cannot release un-acquired lock") unless the
   // calling thread owns it.
-  void release();
+  void release() {
+    concur::detail::RobustLock& l = *lock_;
+    if (!l.owned_by_me() || l.count() == 0) throw_unowned();
+    if (--l.count() == 0) l.unlock();
+  }
   // Whether somebody holds it; whether the calling thread does; the recursion depth.
   bool locked() const noexcept { return lock_->locked(); }
   bool is_owned() const noexcept { return lock_->owned_by_me(); }
@@ -137,7 +159,15 @@ class RLock {
   concur::detail::RobustLock& native() const noexcept { return *lock_; }
 
  private:
-  bool acquire_until(concur::detail::Clock::time_point deadline);
+  bool acquire_until(concur::detail::Clock::time_point deadline) {
+    concur::detail::RobustLock& l = *lock_;
+    if (l.owned_by_me()) return nest();
+    if (!l.lock_until(deadline)) return false;
+    l.count() = 1;
+    return true;
+  }
+  bool nest();                         // the owner's nested acquire
+  [[noreturn]] static void throw_unowned();
   friend class Condition;
   std::shared_ptr<concur::detail::RobustLock> lock_;
 };
