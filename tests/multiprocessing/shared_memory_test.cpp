@@ -11,7 +11,7 @@
 
 #include <cstring>
 #include <filesystem>
-#include <set>
+#include <vector>
 #include <string>
 
 #include "concur/errors.hpp"
@@ -24,27 +24,27 @@ using concur_test::wait_exit;
 
 namespace {
 
-std::set<std::string> shm_entries() {
-  std::set<std::string> s;
-  for (const auto& e : fs::directory_iterator("/dev/shm")) s.insert(e.path().filename());
-  return s;
-}
-
 std::string unique_name(const char* tag) {
   return std::string("concur_test_") + tag + "_" + std::to_string(::getpid());
 }
 
+// Every segment a test makes is registered with own(); TearDown checks that none of them
+// is left in /dev/shm. (Only our own names: other tests and programs run in parallel.)
 class SharedMemoryTest : public ::testing::Test {
  protected:
-  void SetUp() override { before_ = shm_entries(); }
-  void TearDown() override {
-    EXPECT_EQ(shm_entries(), before_) << "a /dev/shm segment leaked";
+  std::string own(const std::string& name) {
+    owned_.push_back(name);
+    return name;
   }
-  std::set<std::string> before_;
+  void TearDown() override {
+    for (const auto& n : owned_)
+      EXPECT_FALSE(fs::exists("/dev/shm/" + n)) << "segment " << n << " leaked";
+  }
+  std::vector<std::string> owned_;
 };
 
 TEST_F(SharedMemoryTest, CreateWriteAttachReadUnlink) {
-  const std::string name = unique_name("basic");
+  const std::string name = own(unique_name("basic"));
   mp::SharedMemory a(name, true, 4096);
   EXPECT_EQ(a.name(), name);
   EXPECT_EQ(a.size(), 4096u);
@@ -78,7 +78,7 @@ TEST_F(SharedMemoryTest, PythonErrors) {
     EXPECT_STREQ(e.what(), "'size' must be a positive number different from zero");
   }
   EXPECT_THROW(mp::SharedMemory(unique_name("missing")), concur::FileNotFoundError);
-  const std::string name = unique_name("dup");
+  const std::string name = own(unique_name("dup"));
   mp::SharedMemory a(name, true, 100);
   try {
     mp::SharedMemory b(name, true, 100);
@@ -92,6 +92,8 @@ TEST_F(SharedMemoryTest, PythonErrors) {
 TEST_F(SharedMemoryTest, AutoNamesAreDistinctAndLeadingSlashIsOptional) {
   mp::SharedMemory a(std::nullopt, true, 10);
   mp::SharedMemory b(std::nullopt, true, 10);
+  own(a.name());
+  own(b.name());
   EXPECT_EQ(a.name().rfind("psm_", 0), 0u);
   EXPECT_EQ(a.name().size(), 12u);
   EXPECT_NE(a.name(), b.name());
@@ -103,6 +105,7 @@ TEST_F(SharedMemoryTest, AutoNamesAreDistinctAndLeadingSlashIsOptional) {
 
 TEST_F(SharedMemoryTest, CopiesAreIndependentHandlesOnTheSameBytes) {
   mp::SharedMemory a(std::nullopt, true, 64);
+  own(a.name());
   mp::SharedMemory b = a;
   EXPECT_NE(a.buf().data(), b.buf().data());
   a.buf()[3] = std::byte{42};
@@ -117,7 +120,7 @@ TEST_F(SharedMemoryTest, CopiesAreIndependentHandlesOnTheSameBytes) {
 
 TEST_F(SharedMemoryTest, AnotherProcessAttachesByNameAndDoesNotUnlinkAtExit) {
   mp::SharedMemory a(std::nullopt, true, 128);
-  const std::string name = a.name();
+  const std::string name = own(a.name());
   const pid_t pid = fork_child([&] {
     mp::SharedMemory b(name);
     std::memcpy(b.buf().data(), "from child", 10);
@@ -152,6 +155,7 @@ TEST_F(SharedMemoryTest, CreatorUnlinksLeftoversAtExitWithAWarning) {
   const ssize_t n = ::read(fds[0], buf, sizeof buf - 1);
   char nm[64] = {};
   ASSERT_GT(::read(namefd[0], nm, sizeof nm - 1), 0);
+  own(nm);
   ::close(fds[0]);
   ::close(namefd[0]);
   ASSERT_GT(n, 0);
@@ -162,7 +166,7 @@ TEST_F(SharedMemoryTest, CreatorUnlinksLeftoversAtExitWithAWarning) {
 
 TEST_F(SharedMemoryTest, ForkedChildDoesNotInheritTracking) {
   mp::SharedMemory a(std::nullopt, true, 10);
-  const std::string name = a.name();
+  const std::string name = own(a.name());
   const pid_t pid = fork_child([&] {
     std::exit(0);  // inherited handle, but not the parent's tracking
     return 0;
