@@ -2,3 +2,4 @@
 #pragma once
 
 #include "concur/errors.hpp"
+#include "concur/multiprocessing.hpp"
