@@ -165,7 +165,7 @@ void Logger::write_record(Level level, std::string_view message) {
         else if (field == "thread") out += concur::threading::current_thread().name();
         else if (field == "process") out += concur::detail::current_process_name();
         else if (field == "pid") out += std::to_string(::getpid());
-        else if (field == "tid") out += std::to_string(concur::detail::current_tid());
+        else if (field == "tid") out += std::to_string(concur::threading::get_native_id());
         else if (field == "asctime") append_asctime(out);
         else known = false;
         if (known) { i = close + 1; continue; }

@@ -33,6 +33,14 @@ using Kind = ThreadState::Kind;
 namespace {
 
 thread_local ThreadState* tls_state = nullptr;
+// gettid() cache. Our own (not detail::current_tid()'s) so the pthread_atfork child handler
+// can refresh it after a plain fork() too.
+thread_local pid_t tls_tid = 0;
+
+pid_t cached_tid() noexcept {
+  if (tls_tid == 0) tls_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  return tls_tid;
+}
 
 // Keeps the running thread's state alive until the OS thread exits (after every other
 // thread_local destructor that was registered later, e.g. Local<T> values), then deletes
@@ -96,7 +104,7 @@ void atfork_parent();
 
 void publish_ids(ThreadState* s) {
   s->ident.store(static_cast<std::uint64_t>(pthread_self()), std::memory_order_relaxed);
-  s->native_id.store(concur::detail::current_tid(), std::memory_order_relaxed);
+  s->native_id.store(cached_tid(), std::memory_order_relaxed);
   s->ids_ready.set();
 }
 
@@ -108,7 +116,7 @@ Registry& registry() {
     auto st = std::make_shared<ThreadState>(Kind::Main);
     st->name = "MainThread";
     st->started.store(true);
-    if (concur::detail::current_tid() == ::getpid()) {
+    if (cached_tid() == ::getpid()) {
       publish_ids(st.get());
       tls_state = st.get();
     } else {
@@ -274,6 +282,7 @@ void atfork_parent() {
 // In the child: only the calling thread exists. Idempotent (runs from pthread_atfork and
 // again from concur's own fork paths).
 void after_fork_child() {
+  tls_tid = 0;
   Registry& r = registry();
   new (&r.mu) std::mutex;
   new (&hooks().mu) std::mutex;
@@ -295,7 +304,7 @@ void after_fork_child() {
   r.main = cur;
   tls_state = cur;
   cur->ident.store(static_cast<std::uint64_t>(pthread_self()));
-  cur->native_id.store(concur::detail::current_tid());
+  cur->native_id.store(cached_tid());
   cur->ids_ready.set();
 }
 
@@ -304,7 +313,7 @@ ThreadState* current_state() {
   Registry& r = registry();
   if (ThreadState* s = tls_state) return s;
   // The main thread when the library was loaded from another thread (rare), else a dummy.
-  if (concur::detail::current_tid() == ::getpid()) {
+  if (cached_tid() == ::getpid()) {
     std::lock_guard g(r.mu);
     if (r.main->ident.load() == 0) {
       publish_ids(r.main);
@@ -547,7 +556,7 @@ std::vector<Thread*> enumerate() {
 
 std::uint64_t get_ident() noexcept { return static_cast<std::uint64_t>(::pthread_self()); }
 
-pid_t get_native_id() noexcept { return concur::detail::current_tid(); }
+pid_t get_native_id() noexcept { return cached_tid(); }
 
 void set_excepthook(std::function<void(const ExceptHookArgs&)> hook) {
   HookHolder& h = hooks();

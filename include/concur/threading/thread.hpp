@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "concur/detail/futex.hpp"
+#include "concur/errors.hpp"
 
 namespace concur::threading {
 
