@@ -341,10 +341,6 @@ ThreadState* current_state() {
 
 // ---- Thread ----
 
-Thread* ThreadState::adopt(std::shared_ptr<ThreadState> s) {
-  return new Thread(Thread::AdoptTag{}, std::move(s));
-}
-
 Thread::Thread(ThreadOptions options)
     : Thread(std::move(options), std::unique_ptr<detail::TargetBase>{}) {}
 
@@ -582,3 +578,11 @@ void default_excepthook(const ExceptHookArgs& args) {
 }
 
 }  // namespace concur::threading
+
+namespace concur::detail {
+
+Thread* ThreadState::adopt(std::shared_ptr<ThreadState> s) {
+  return new Thread(Thread::AdoptTag{}, std::move(s));
+}
+
+}  // namespace concur::detail

@@ -20,9 +20,11 @@
 #include "concur/detail/futex.hpp"
 #include "concur/threading/thread.hpp"
 
-namespace concur::threading::detail {
+namespace concur::detail {
 
-using PrivateEvent = concur::detail::BasicEvent<concur::detail::Scope::Private>;
+using concur::threading::Thread;
+
+using PrivateEvent = BasicEvent<Scope::Private>;
 
 struct ThreadState : std::enable_shared_from_this<ThreadState> {
   enum class Kind : std::uint8_t { Normal, Main, Dummy };
@@ -73,4 +75,4 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
   bool registered = false;
 };
 
-}  // namespace concur::threading::detail
+}  // namespace concur::detail

@@ -22,9 +22,7 @@
 #include <utility>
 #include <vector>
 
-namespace concur::threading {
-
-namespace detail {
+namespace concur::detail {
 
 struct LocalRecord;  // one per thread that used any Local (src/threading/local.cpp)
 
@@ -50,7 +48,9 @@ class LocalCore {
   std::vector<std::weak_ptr<LocalRecord>> records_;  // guarded by mu_
 };
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::threading {
 
 template <class T>
 class Local {

@@ -75,7 +75,9 @@ struct ExceptHookArgs {
   Thread* thread = nullptr;  // the thread that raised (valid during the hook call)
 };
 
-namespace detail {
+}  // namespace concur::threading
+
+namespace concur::detail {
 
 // Type-erased, move-only callable with its bound arguments (C++20 has no
 // std::move_only_function). Allocated once per Thread at construction.
@@ -101,9 +103,11 @@ std::unique_ptr<TargetBase> make_target(F&& f, A&&... a) {
                                                                        std::forward<A>(a)...);
 }
 
-struct ThreadState;  // defined in src/threading/thread.cpp
+struct ThreadState;  // defined in src/threading/thread_state.hpp
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::threading {
 
 class Thread {
  public:
