@@ -511,11 +511,15 @@ std::string Thread::repr() const {
     cls = demangle(typeid(*this).name());
     if (auto pos = cls.rfind("::"); pos != std::string::npos) cls = cls.substr(pos + 2);
   }
-  std::string status = "initial";
-  if (st->started.load()) status = st->done.is_set() ? "stopped" : "started";
-  if (daemon()) status += " daemon";
-  if (auto id = st->started.load() ? ident() : std::nullopt) status += " " + std::to_string(*id);
-  return "<" + cls + "(" + name() + ", " + status + ")>";
+  // Appends instead of operator+ chains (GCC 12 reports a false -Wrestrict on those).
+  std::string out = "<";
+  out.append(cls).append("(").append(name()).append(", ");
+  if (!st->started.load()) out.append("initial");
+  else out.append(st->done.is_set() ? "stopped" : "started");
+  if (daemon()) out.append(" daemon");
+  if (auto id = st->started.load() ? ident() : std::nullopt) out.append(" ").append(std::to_string(*id));
+  out.append(")>");
+  return out;
 }
 
 std::ostream& operator<<(std::ostream& os, const Thread& t) { return os << t.repr(); }
