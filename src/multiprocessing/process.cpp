@@ -36,11 +36,8 @@
 #include "concur/detail/fd.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/errors.hpp"
-
-#if __has_include("concur/logging.hpp")
 #include "concur/logging.hpp"
-#define CONCUR_MP_HAVE_LOGGING 1
-#endif
+
 
 namespace concur::multiprocessing {
 
@@ -118,22 +115,17 @@ void atfork_child() { st().mu.unlock(); }
 
 thread_local bool tls_in_target = false;  // this thread runs a child's run()
 
+constexpr logging::Level kDebug = logging::Level::DEBUG;
+constexpr logging::Level kInfo = logging::Level::INFO;
+
+// A lifecycle record on the "multiprocessing" logger; two relaxed loads when it is off.
 template <class... A>
-void mp_log([[maybe_unused]] int level, [[maybe_unused]] std::string_view fmt,
-            [[maybe_unused]] const A&... args) {
-#ifdef CONCUR_MP_HAVE_LOGGING
+void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
   logging::Logger& lg = get_logger();
-  const auto lv = static_cast<logging::Level>(level);
-  if (!lg.is_enabled_for(lv)) return;
-  switch (level) {
-    case 10: lg.debug(fmt, args...); break;
-    case 20: lg.info(fmt, args...); break;
-    default: lg.warning(fmt, args...); break;
-  }
-#endif
+  if (!lg.is_enabled_for(level)) return;
+  if (level == kDebug) lg.debug(fmt, args...);
+  else lg.info(fmt, args...);
 }
-constexpr int kDebug = 10;
-constexpr int kInfo = 20;
 
 void flush_all() noexcept {
   try {
@@ -707,7 +699,6 @@ std::vector<StartMethod> get_all_start_methods() { return {StartMethod::fork}; }
   std::exit(code);
 }
 
-#ifdef CONCUR_MP_HAVE_LOGGING
 logging::Logger& get_logger() {
   static logging::Logger& lg = logging::get_logger("multiprocessing");
   return lg;
@@ -720,6 +711,5 @@ logging::Logger& log_to_stderr(std::optional<logging::Level> level) {
   if (level) lg.set_level(*level);
   return lg;
 }
-#endif
 
 }  // namespace concur::multiprocessing
