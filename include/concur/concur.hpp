@@ -2,3 +2,6 @@
 #pragma once
 
 #include "concur/errors.hpp"
+#include "concur/logging.hpp"
+#include "concur/multiprocessing.hpp"
+#include "concur/threading.hpp"
