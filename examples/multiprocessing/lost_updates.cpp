@@ -4,13 +4,10 @@
 // The notes count once a second and watch the printed value grow by less than 10 per
 // second; here each process counts 100000 times as fast as it can (~0.1 s) and we print
 // how many updates were lost. Fixes: counter_get_lock.cpp, counter_fetch_add.cpp.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <iostream>
-#include <vector>
+#include <deque>
 
-#include "concur/multiprocessing/sharedctypes.hpp"
+#include "concur/multiprocessing.hpp"
 
 namespace mp = concur::multiprocessing;
 
@@ -19,17 +16,13 @@ constexpr int kCounts = 100000;
 
 int main() {
   mp::Value<int> int_time_counter(0);
-  std::vector<pid_t> list_process;
-  for (int i = 0; i < kProcesses; ++i) {
-    std::cout.flush();
-    const pid_t pid = fork();
-    if (pid == 0) {
-      for (int k = 0; k < kCounts; ++k) int_time_counter.set(int_time_counter.value() + 1);
-      _exit(0);
-    }
-    list_process.push_back(pid);
-  }
-  for (pid_t pid : list_process) waitpid(pid, nullptr, 0);
+  auto count_time = [](mp::Value<int> counter) {
+    for (int k = 0; k < kCounts; ++k) counter.set(counter.value() + 1);
+  };
+  std::deque<mp::Process> list_process;  // a Process is not movable: deque keeps it in place
+  for (int i = 0; i < kProcesses; ++i) list_process.emplace_back(count_time, int_time_counter);
+  for (auto& p : list_process) p.start();
+  for (auto& p : list_process) p.join();
   const int expected = kProcesses * kCounts;
   std::cout << "expected " << expected << ", counted " << int_time_counter.value()
             << ", lost " << expected - int_time_counter.value() << " updates\n";
