@@ -119,7 +119,11 @@ SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::si
       break;
     }
     const std::string path = "/" + name_;
-    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    int rc;
+    do {
+      rc = ::ftruncate(fd, static_cast<off_t>(size));
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
       const int err = errno;
       ::shm_unlink(path.c_str());
       concur::detail::close_fd(fd);

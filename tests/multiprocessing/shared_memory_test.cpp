@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +88,38 @@ TEST_F(SharedMemoryTest, PythonErrors) {
     EXPECT_EQ(e.code(), EEXIST);
   }
   a.unlink();
+}
+
+TEST_F(SharedMemoryTest, EmptySegmentCannotBeMapped) {
+  const std::string name = own(unique_name("empty"));
+  const int fd = ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  try {
+    mp::SharedMemory s(name);
+    FAIL();
+  } catch (const concur::ValueError& e) {
+    EXPECT_STREQ(e.what(), "cannot mmap an empty file");
+  }
+  ::shm_unlink(("/" + name).c_str());
+}
+
+TEST_F(SharedMemoryTest, NoFileDescriptorStaysOpen) {
+  auto count_fds = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const std::size_t before = count_fds();
+  {
+    mp::SharedMemory a(std::nullopt, true, 4096);
+    own(a.name());
+    mp::SharedMemory b(a.name());
+    mp::SharedMemory c = b;
+    EXPECT_EQ(count_fds(), before) << "mappings keep no descriptor";
+    a.unlink();
+  }
+  EXPECT_EQ(count_fds(), before);
 }
 
 TEST_F(SharedMemoryTest, AutoNamesAreDistinctAndLeadingSlashIsOptional) {

@@ -164,6 +164,7 @@ TEST(Array, ConstructionAndAccess) {
   EXPECT_EQ(b.at(1), 20);
   EXPECT_THROW((void)b.at(3), concur::IndexError);
   EXPECT_THROW(b.fetch_add(3, 1), concur::IndexError);
+  EXPECT_THROW(mp::RawArray<int>(SIZE_MAX / 2), concur::ValueError);
   mp::Array<int> empty(std::size_t{0});
   EXPECT_EQ(empty.size(), 0u);
   EXPECT_TRUE(empty.span().empty());

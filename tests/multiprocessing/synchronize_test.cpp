@@ -48,6 +48,23 @@ TEST(Lock, AcquireReleaseLocked) {
   l.release();
 }
 
+TEST(Lock, NonBlockingWithTimeoutIsAValueError) {
+  mp::Lock l;
+  mp::RLock r;
+  try {
+    (void)l.acquire(false, 1s);
+    FAIL();
+  } catch (const concur::ValueError& e) {
+    EXPECT_STREQ(e.what(), "can't specify a timeout for a non-blocking call");
+  }
+  EXPECT_THROW((void)r.acquire(false, 1s), concur::ValueError);
+  EXPECT_FALSE(l.locked());
+  EXPECT_TRUE(l.acquire(true, 1s));
+  EXPECT_TRUE(r.acquire(true, 1s));
+  l.release();
+  r.release();
+}
+
 TEST(Lock, IsLockableAndTimedLockable) {
   mp::Lock l;
   {

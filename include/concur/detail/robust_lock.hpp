@@ -104,16 +104,24 @@ class RobustLock {
   // nothing) if the lock was not held.
   bool unlock() noexcept {
     RobustThread& t = robust_thread();
-    const std::uint32_t w = word_.load(std::memory_order_relaxed);
+    std::uint32_t w = word_.load(std::memory_order_relaxed);
     if ((w & kTidMask) == 0) return false;
-    // Pending is set even for a non-owner: if we die between the exchange and the wake,
+    // Pending is set even for a non-owner: if we die between the release and the wake,
     // the kernel sees a free word with a pending op and wakes a waiter for us.
     set_pending(t, true);
     if ((w & kTidMask) == t.tid && linked_by(t)) unlink(t);
-    const std::uint32_t prev = word_.exchange(0, std::memory_order_release);
-    if (prev & kWaiters) futex_wake(&word_, 1, Scope::Shared);
+    // A CAS rather than an exchange: a word the kernel just marked kOwnerDied (its owner
+    // died under a non-owner's release) must keep that mark for the next acquirer.
+    while (!word_.compare_exchange_weak(w, 0, std::memory_order_release,
+                                        std::memory_order_relaxed)) {
+      if ((w & kTidMask) == 0) {
+        set_pending(t, false);
+        return false;
+      }
+    }
+    if (w & kWaiters) futex_wake(&word_, 1, Scope::Shared);
     set_pending(t, false);
-    return (prev & kTidMask) != 0;
+    return true;
   }
   // True if some thread holds the lock (a snapshot).
   bool locked() const noexcept { return (word_.load(std::memory_order_relaxed) & kTidMask) != 0; }
