@@ -238,6 +238,19 @@ TEST(Semaphore, BoundedOverRelease) {
   EXPECT_EQ(b.get_value(), 0);
   b.release(2);
   EXPECT_EQ(b.get_value(), 2);
+  // Across processes: the child takes one unit, returns it, and cannot over-release.
+  const pid_t pid = fork_child([&] {
+    if (!b.acquire(false)) return 1;
+    b.release();
+    try {
+      b.release();
+    } catch (const concur::ValueError&) {
+      return b.get_value() == 2 ? 0 : 3;
+    }
+    return 2;
+  });
+  EXPECT_EQ(wait_exit(pid), 0);
+  EXPECT_EQ(b.get_value(), 2);
   mp::Semaphore& as_base = b;  // the bound holds through the base class too
   try {
     as_base.release();
