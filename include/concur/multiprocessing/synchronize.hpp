@@ -112,11 +112,11 @@ class RLock {
   // Acquires (re-entrantly: the owner's nested acquire only counts). Returns success.
   bool acquire(bool blocking = true) {
     concur::detail::RobustLock& l = *lock_;
-    if (l.owned_by_me()) return nest();
-    if (blocking) {
+    // CAS first: an owner check before it would read the (contended) line once more.
+    if (!l.try_lock()) {
+      if (l.owned_by_me()) return nest();
+      if (!blocking) return false;
       l.lock();
-    } else if (!l.try_lock()) {
-      return false;
     }
     l.count() = 1;
     return true;
@@ -161,8 +161,10 @@ class RLock {
  private:
   bool acquire_until(concur::detail::Clock::time_point deadline) {
     concur::detail::RobustLock& l = *lock_;
-    if (l.owned_by_me()) return nest();
-    if (!l.lock_until(deadline)) return false;
+    if (!l.try_lock()) {
+      if (l.owned_by_me()) return nest();
+      if (!l.lock_until(deadline)) return false;
+    }
     l.count() = 1;
     return true;
   }
