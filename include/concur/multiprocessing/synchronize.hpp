@@ -235,7 +235,7 @@ class Event {
     const auto deadline = concur::detail::deadline_after(timeout);
     return wait_until(deadline);
   }
-  bool wait_until(concur::detail::Clock::time_point deadline) noexcept;
+  [[nodiscard]] bool wait_until(concur::detail::Clock::time_point deadline) noexcept;
 
  private:
   std::shared_ptr<concur::detail::BasicEvent<concur::detail::Scope::Shared>> ev_;
