@@ -132,7 +132,7 @@ class ValueBase {
 template <class T>
 class ArrayBase {
   static_assert(std::is_trivially_copyable_v<T>, "Array<T> needs a trivially copyable T");
-  static_assert(alignof(T) <= kArrayData);
+  static_assert(kAlign<T> <= kArrayData, "element alignment above 64 bytes");
 
  public:
   using value_type = T;
@@ -166,7 +166,6 @@ class ArrayBase {
 
  protected:
   explicit ArrayBase(std::size_t n) {
-    if constexpr (kAlign<T> > kArrayData) static_assert(kAlign<T> <= kArrayData);
     if (n > (SIZE_MAX - kArrayData) / (sizeof(T) == 0 ? 1 : sizeof(T)))
       throw ValueError("array size too large");
     b_ = concur::detail::make_shared_object<ArrayHeader>(kArrayData + n * sizeof(T));
