@@ -21,6 +21,7 @@ int main() {
     }
   };
   auto print_time = [](mp::Value<int> counter) {
+    std::this_thread::sleep_for(25ms);  // read half-way between two ticks
     while (counter.value() < 20) {
       std::cout << "Time: " << counter.value() << "\n" << std::flush;
       std::this_thread::sleep_for(50ms);
