@@ -3,9 +3,9 @@
 //   * uncontended lock+unlock pair: mp::Lock / mp::RLock (robust, RobustLock) vs a
 //     PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST pthread_mutex_t in MAP_SHARED memory
 //     (bench/limits/l05_locks.cpp's "robust_mutex") and a plain pthread mutex;
-//   * 2 processes x M increments of a shared int under a lock: mp::Value<int> + get_lock()
+//   * N processes (2, 4: the /2 and /4 suffixes) x M increments of a shared int under a lock: mp::Value<int> + get_lock()
 //     (Python's pattern) vs the robust pthread mutex (l05 "two_proc_counter" mode 0);
-//   * 2 processes x M lock-free increments: Value<int>::fetch_add vs a raw std::atomic in
+//   * N processes x M lock-free increments: Value<int>::fetch_add vs a raw std::atomic in
 //     shared memory (l05 mode 1).
 // Python peers: bench/python/b07_locks.py and b08_shared_counter.py (run by bench/run.sh).
 // Counts are checked: a run that loses an update aborts.
@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "concur/multiprocessing/sharedctypes.hpp"
 #include "concur/multiprocessing/synchronize.hpp"
@@ -91,26 +92,27 @@ BENCHMARK(BM_Lock_limit_plain_pthread);
 
 // ---- 2-process counters ------------------------------------------------------------------
 
-// Forks two workers that wait for `go`, run body(), and exit; returns the seconds from go
-// to both exits.
+// Forks `n` workers that wait for `go`, run body(), and exit; returns the seconds from go
+// to all exits.
 template <class Body>
-double two_processes(std::atomic<int>* go, Body body) {
+double n_processes(int n, std::atomic<int>* go, Body body) {
   go->store(0);
-  pid_t p[2];
-  for (auto& pid : p) {
+  std::vector<pid_t> pids;
+  for (int k = 0; k < n; ++k) {
     std::fflush(nullptr);
-    pid = fork();
+    const pid_t pid = fork();
     if (pid == 0) {
       while (go->load(std::memory_order_acquire) == 0) {
       }
       body();
       _exit(0);
     }
+    pids.push_back(pid);
   }
   usleep(20000);
   const auto t0 = std::chrono::steady_clock::now();
   go->store(1, std::memory_order_release);
-  for (pid_t pid : p) waitpid(pid, nullptr, 0);
+  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -119,28 +121,30 @@ std::atomic<int>* go_flag() {
   return g;
 }
 
-void BM_LockedCounter2Proc_concur_Value_get_lock(benchmark::State& state) {
+void BM_LockedCounter_concur_Value_get_lock(benchmark::State& state) {
+  const int procs = static_cast<int>(state.range(0));
   for (auto _ : state) {
     mp::Value<int> v(0);
-    const double dt = two_processes(go_flag(), [&] {
+    const double dt = n_processes(procs, go_flag(), [&] {
       auto& lock = v.get_lock();
       for (int i = 0; i < kIncrements; ++i) {
         std::lock_guard g(lock);
         v.set(v.value() + 1);
       }
     });
-    if (v.value() != 2 * kIncrements) std::abort();
+    if (v.value() != procs * kIncrements) std::abort();
     state.SetIterationTime(dt);
   }
-  state.SetItemsProcessed(state.iterations() * 2 * kIncrements);
+  state.SetItemsProcessed(state.iterations() * procs * kIncrements);
 }
-BENCHMARK(BM_LockedCounter2Proc_concur_Value_get_lock)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LockedCounter_concur_Value_get_lock)->Arg(2)->Arg(4)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
-void BM_LockedCounter2Proc_concur_Lock(benchmark::State& state) {
+void BM_LockedCounter_concur_Lock(benchmark::State& state) {
+  const int procs = static_cast<int>(state.range(0));
   for (auto _ : state) {
     mp::Lock lock;
     mp::RawValue<int> v(0);
-    const double dt = two_processes(go_flag(), [&] {
+    const double dt = n_processes(procs, go_flag(), [&] {
       int* p = v.get_obj();
       for (int i = 0; i < kIncrements; ++i) {
         std::lock_guard g(lock);
@@ -148,18 +152,19 @@ void BM_LockedCounter2Proc_concur_Lock(benchmark::State& state) {
         benchmark::ClobberMemory();
       }
     });
-    if (v.value() != 2 * kIncrements) std::abort();
+    if (v.value() != procs * kIncrements) std::abort();
     state.SetIterationTime(dt);
   }
-  state.SetItemsProcessed(state.iterations() * 2 * kIncrements);
+  state.SetItemsProcessed(state.iterations() * procs * kIncrements);
 }
-BENCHMARK(BM_LockedCounter2Proc_concur_Lock)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LockedCounter_concur_Lock)->Arg(2)->Arg(4)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
-void BM_LockedCounter2Proc_limit_robust_pthread(benchmark::State& state) {
+void BM_LockedCounter_limit_robust_pthread(benchmark::State& state) {
   struct Shared {
     pthread_mutex_t m;
     alignas(64) int plain;
   };
+  const int procs = static_cast<int>(state.range(0));
   for (auto _ : state) {
     auto* s = static_cast<Shared*>(shm_alloc(sizeof(Shared)));
     pthread_mutexattr_t a;
@@ -168,7 +173,7 @@ void BM_LockedCounter2Proc_limit_robust_pthread(benchmark::State& state) {
     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
     pthread_mutex_init(&s->m, &a);
     s->plain = 0;
-    const double dt = two_processes(go_flag(), [&] {
+    const double dt = n_processes(procs, go_flag(), [&] {
       for (int i = 0; i < kIncrements; ++i) {
         pthread_mutex_lock(&s->m);
         s->plain = s->plain + 1;
@@ -176,40 +181,42 @@ void BM_LockedCounter2Proc_limit_robust_pthread(benchmark::State& state) {
         pthread_mutex_unlock(&s->m);
       }
     });
-    if (s->plain != 2 * kIncrements) std::abort();
+    if (s->plain != procs * kIncrements) std::abort();
     munmap(s, sizeof(Shared));
     state.SetIterationTime(dt);
   }
-  state.SetItemsProcessed(state.iterations() * 2 * kIncrements);
+  state.SetItemsProcessed(state.iterations() * procs * kIncrements);
 }
-BENCHMARK(BM_LockedCounter2Proc_limit_robust_pthread)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LockedCounter_limit_robust_pthread)->Arg(2)->Arg(4)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
-void BM_FetchAdd2Proc_concur_Value(benchmark::State& state) {
+void BM_FetchAdd_concur_Value(benchmark::State& state) {
+  const int procs = static_cast<int>(state.range(0));
   for (auto _ : state) {
     mp::Value<int> v(0);
-    const double dt = two_processes(go_flag(), [&] {
+    const double dt = n_processes(procs, go_flag(), [&] {
       for (int i = 0; i < kIncrements; ++i) v.fetch_add(1);
     });
-    if (v.value() != 2 * kIncrements) std::abort();
+    if (v.value() != procs * kIncrements) std::abort();
     state.SetIterationTime(dt);
   }
-  state.SetItemsProcessed(state.iterations() * 2 * kIncrements);
+  state.SetItemsProcessed(state.iterations() * procs * kIncrements);
 }
-BENCHMARK(BM_FetchAdd2Proc_concur_Value)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FetchAdd_concur_Value)->Arg(2)->Arg(4)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
-void BM_FetchAdd2Proc_limit_atomic(benchmark::State& state) {
+void BM_FetchAdd_limit_atomic(benchmark::State& state) {
+  const int procs = static_cast<int>(state.range(0));
   for (auto _ : state) {
     auto* at = new (shm_alloc(4096)) std::atomic<int>(0);
-    const double dt = two_processes(go_flag(), [&] {
+    const double dt = n_processes(procs, go_flag(), [&] {
       for (int i = 0; i < kIncrements; ++i) at->fetch_add(1, std::memory_order_relaxed);
     });
-    if (at->load() != 2 * kIncrements) std::abort();
+    if (at->load() != procs * kIncrements) std::abort();
     munmap(at, 4096);
     state.SetIterationTime(dt);
   }
-  state.SetItemsProcessed(state.iterations() * 2 * kIncrements);
+  state.SetItemsProcessed(state.iterations() * procs * kIncrements);
 }
-BENCHMARK(BM_FetchAdd2Proc_limit_atomic)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FetchAdd_limit_atomic)->Arg(2)->Arg(4)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
