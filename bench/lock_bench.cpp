@@ -323,4 +323,12 @@ static void BM_Barrier2_cycle(benchmark::State& st) {
 }
 BENCHMARK(BM_Barrier2_cycle)->UseRealTime();
 
+// What the spin budget costs: kSpinLimit rounds of cpu_relax() (`pause`), the time a
+// contended Lock / a Condition waiter spins before it sleeps on the futex.
+static void BM_spin_budget(benchmark::State& st) {
+  for (auto _ : st)
+    for (int i = 0; i < concur::detail::kSpinLimit; ++i) concur::detail::cpu_relax();
+}
+BENCHMARK(BM_spin_budget);
+
 BENCHMARK_MAIN();
