@@ -521,6 +521,34 @@ TEST(Thread, ThreadsRunInParallelAndAllResultsArrive) {
   }
 }
 
+TEST(Thread, RegistryUnderConcurrentStartsAndEnumerates) {
+  const std::size_t before = th::active_count();
+  std::atomic<bool> stop{false};
+  std::atomic<long> ran{0};
+  std::thread observer([&] {
+    // Only the list itself: the creators destroy their Thread objects right after join, so
+    // dereferencing another thread's pointer here would be a use-after-free by contract.
+    while (!stop.load()) {
+      for (th::Thread* t : th::enumerate()) EXPECT_NE(t, nullptr);
+      EXPECT_GE(th::active_count(), 1u);
+    }
+  });
+  std::vector<std::thread> creators;
+  for (int c = 0; c < 3; ++c)
+    creators.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        th::Thread t([&] { ++ran; });
+        t.start();
+        if (i % 2) t.join(); else (void)t.join(std::chrono::seconds(30));
+      }
+    });
+  for (auto& c : creators) c.join();
+  stop = true;
+  observer.join();
+  EXPECT_EQ(ran.load(), 300);
+  EXPECT_EQ(th::active_count(), before);
+}
+
 // ---- behaviour at process exit, run in a re-executed copy of this binary ----
 
 const char* child_mode() {
