@@ -8,6 +8,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -519,6 +520,28 @@ TEST(Thread, ThreadsRunInParallelAndAllResultsArrive) {
     const long n = 1000L * i;
     EXPECT_EQ(results[static_cast<std::size_t>(i)], n * (n + 1) / 2);
   }
+}
+
+TEST(Thread, StackSize) {
+  EXPECT_EQ(th::stack_size(), 0u);
+  try {
+    (void)th::stack_size(1000);
+    FAIL() << "no exception";
+  } catch (const concur::ValueError& e) {
+    EXPECT_STREQ(e.what(), "size not valid: 1000 bytes");
+  }
+  EXPECT_EQ(th::stack_size(256 * 1024), 0u);
+  std::size_t seen = 0;
+  th::Thread t([&] {
+    pthread_attr_t attr;
+    pthread_getattr_np(pthread_self(), &attr);
+    pthread_attr_getstacksize(&attr, &seen);
+    pthread_attr_destroy(&attr);
+  });
+  t.start();
+  t.join();
+  EXPECT_EQ(th::stack_size(0), 256u * 1024);
+  EXPECT_EQ(seen, 256u * 1024);
 }
 
 TEST(Thread, RegistryUnderConcurrentStartsAndEnumerates) {
