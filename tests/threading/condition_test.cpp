@@ -408,6 +408,13 @@ TEST(Condition, IsLockable) {
   EXPECT_THROW(c.release(), RuntimeError);
   EXPECT_TRUE(c.try_lock_for(1ms));
   c.unlock();
+  EXPECT_THROW((void)c.acquire(false, 1s), concur::ValueError);  // the lock's own errors
+  EXPECT_THROW((void)c.acquire(-1s), concur::ValueError);
+  Condition dflt;  // its own RLock: release by a non-owner is refused
+  std::thread other([&] { EXPECT_THROW(dflt.release(), RuntimeError); });
+  dflt.acquire();
+  other.join();
+  dflt.release();
   // and usable by std::condition_variable_any
   std::condition_variable_any cv;
   bool flag = false;
