@@ -33,6 +33,7 @@ using Kind = ThreadState::Kind;
 namespace {
 
 thread_local ThreadState* tls_state = nullptr;
+std::atomic<std::size_t> g_stack_size{0};
 // gettid() cache. Our own (not detail::current_tid()'s) so the pthread_atfork child handler
 // can refresh it after a plain fork() too.
 thread_local pid_t tls_tid = 0;
@@ -403,7 +404,17 @@ void Thread::start() {
     r.link(st);
   }
   auto* arg = new std::shared_ptr<ThreadState>(state_);
-  const int rc = ::pthread_create(&st->handle, nullptr, thread_entry, arg);
+  pthread_t handle{};
+  int rc;
+  if (const std::size_t ss = g_stack_size.load(std::memory_order_relaxed); ss != 0) {
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    rc = ::pthread_attr_setstacksize(&attr, ss);
+    if (rc == 0) rc = ::pthread_create(&handle, &attr, thread_entry, arg);
+    ::pthread_attr_destroy(&attr);
+  } else {
+    rc = ::pthread_create(&handle, nullptr, thread_entry, arg);
+  }
   if (rc != 0) {
     delete arg;
     {
@@ -414,11 +425,18 @@ void Thread::start() {
       std::lock_guard g(st->mu);
       st->os_alive = false;
     }
-    st->started.store(false);
-    concur::throw_os_error(rc, "can't start new thread");
+    st->started.store(false);  // Python allows a retry after this failure
+    (void)rc;
+    throw RuntimeError("can't start new thread");  // Python's ThreadError is RuntimeError
   }
-  st->has_handle = true;
-  st->ident.store(static_cast<std::uint64_t>(st->handle), std::memory_order_relaxed);
+  st->ident.store(static_cast<std::uint64_t>(handle), std::memory_order_relaxed);
+  {
+    std::lock_guard g(st->mu);  // set_name() reads handle under mu
+    st->handle = handle;
+    st->has_handle.store(true, std::memory_order_release);
+    if (st->rename_pending && st->os_alive) set_os_name(handle, st->name);
+    st->rename_pending = false;
+  }
 }
 
 void Thread::run() {
@@ -464,8 +482,13 @@ void Thread::set_name(std::string name) {
   ThreadState* st = state_.get();
   std::lock_guard g(st->mu);
   st->name = std::move(name);
-  if (st->kind == Kind::Normal && st->os_alive && st->has_handle) {
-    set_os_name(st == tls_state ? ::pthread_self() : st->handle, st->name);
+  if (st->kind != Kind::Normal || !st->os_alive) return;
+  if (st == tls_state) {
+    set_os_name(::pthread_self(), st->name);
+  } else if (st->has_handle.load(std::memory_order_acquire)) {
+    set_os_name(st->handle, st->name);
+  } else {
+    st->rename_pending = true;  // start() applies it once pthread_create has returned
   }
 }
 
@@ -557,6 +580,14 @@ std::vector<Thread*> enumerate() {
 std::uint64_t get_ident() noexcept { return static_cast<std::uint64_t>(::pthread_self()); }
 
 pid_t get_native_id() noexcept { return cached_tid(); }
+
+std::size_t stack_size(std::size_t size) {
+  if (size != 0 && size < 32768)
+    throw ValueError("size not valid: " + std::to_string(size) + " bytes");
+  return g_stack_size.exchange(size, std::memory_order_relaxed);
+}
+
+std::size_t stack_size() noexcept { return g_stack_size.load(std::memory_order_relaxed); }
 
 void set_excepthook(std::function<void(const ExceptHookArgs&)> hook) {
   HookHolder& h = hooks();

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <latch>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -22,9 +23,16 @@ using concur::threading::BrokenBarrierError;
 
 constexpr int N = 5;
 
+// Runs f in n threads that start together (a latch), so slow thread creation on a loaded
+// machine does not eat into the barrier timeouts under test.
 void run_n(int n, const std::function<void()>& f) {
+  std::latch start(n);
   std::vector<std::thread> ts;
-  for (int i = 0; i < n; ++i) ts.emplace_back(f);
+  for (int i = 0; i < n; ++i)
+    ts.emplace_back([&] {
+      start.arrive_and_wait();
+      f();
+    });
   for (auto& t : ts) t.join();
 }
 
@@ -220,11 +228,11 @@ TEST(Barrier, Timeout) {
 
 // test_default_timeout
 TEST(Barrier, DefaultTimeout) {
-  Barrier b(N, {}, 100ms);  // CPython: 0.3 s with a 1.0 s late thread
+  Barrier b(N, {}, 300ms);  // as CPython; its late thread sleeps 1.0 s
   std::atomic<int> raised{0};
   run_n(N, [&] {
     const int i = b.wait();
-    if (i == N / 2) std::this_thread::sleep_for(300ms);
+    if (i == N / 2) std::this_thread::sleep_for(600ms);
     try {
       b.wait();
     } catch (const BrokenBarrierError&) {
