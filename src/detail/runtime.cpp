@@ -1,5 +1,6 @@
 #include "concur/detail/runtime.hpp"
 
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -96,6 +97,13 @@ void set_current_process_name(std::string name) {
 }
 
 int current_tid() noexcept {
+  // The cache must not survive any fork (concur's or a plain fork()): the child's only
+  // thread has a new tid. The atfork child handler runs in that thread.
+  static const bool registered = [] {
+    ::pthread_atfork(nullptr, nullptr, [] { tls_tid = 0; });
+    return true;
+  }();
+  (void)registered;
   if (tls_tid == 0) tls_tid = static_cast<int>(syscall(SYS_gettid));
   return tls_tid;
 }
