@@ -3,4 +3,5 @@
 
 #include "concur/errors.hpp"
 #include "concur/logging.hpp"
+#include "concur/multiprocessing.hpp"
 #include "concur/threading.hpp"
