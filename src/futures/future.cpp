@@ -1,0 +1,308 @@
+// Non-template parts of concur::futures::Future's shared state: state transitions,
+// callbacks, waiters, messages.
+#include "concur/futures/future.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <typeinfo>
+
+#include <cxxabi.h>
+
+namespace concur::futures::detail {
+
+namespace {
+
+std::string demangle(const char* name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = (status == 0 && d) ? d : name;
+  std::free(d);
+  return out;
+}
+
+// "ValueError" / "std::runtime_error" for the exception held in e.
+std::string exception_type_name(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    std::string n = demangle(typeid(ex).name());
+    // concur's errors read like Python's: drop the namespaces.
+    if (n.rfind("concur::", 0) == 0) n = n.substr(n.rfind("::") + 2);
+    return n;
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+std::string exception_what(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "(not a std::exception)";
+  }
+}
+
+void write_all_stderr(const std::string& s) noexcept {
+  const char* p = s.data();
+  std::size_t left = s.size();
+  while (left > 0) {
+    const ssize_t n = ::write(2, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+const char* state_name(State s) noexcept {
+  switch (s) {
+    case State::Pending: return "PENDING";
+    case State::Running: return "RUNNING";
+    case State::Cancelled: return "CANCELLED";
+    case State::CancelledAndNotified: return "CANCELLED_AND_NOTIFIED";
+    case State::Finished: return "FINISHED";
+  }
+  return "?";
+}
+
+void log_error(const std::string& message, std::exception_ptr e) noexcept {
+  try {
+    std::string line = "ERROR:concurrent.futures:" + message;
+    if (e) line += "\n" + exception_type_name(e) + ": " + exception_what(e);
+    line += "\n";
+    write_all_stderr(line);
+  } catch (...) {
+  }
+}
+
+bool StateBase::cancel() {
+  lock();
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  if (s == static_cast<std::uint32_t>(State::Running) ||
+      s == static_cast<std::uint32_t>(State::Finished)) {
+    unlock();
+    return false;
+  }
+  if (s != static_cast<std::uint32_t>(State::Pending)) {
+    unlock();
+    return true;  // already cancelled
+  }
+  // Races only with the lock-free PENDING -> RUNNING of set_running_or_notify_cancel.
+  if (!state_.compare_exchange_strong(s, static_cast<std::uint32_t>(State::Cancelled),
+                                      std::memory_order_acq_rel)) {
+    unlock();
+    return false;  // it started running meanwhile
+  }
+  notify_waiters_locked();
+  std::vector<std::function<void()>> cbs = std::move(callbacks_);
+  callbacks_.clear();
+  unlock();
+  done_.set();
+  run_callbacks(cbs);
+  return true;
+}
+
+bool StateBase::set_running_or_notify_cancel() {
+  std::uint32_t s = static_cast<std::uint32_t>(State::Pending);
+  if (state_.compare_exchange_strong(s, static_cast<std::uint32_t>(State::Running),
+                                     std::memory_order_acq_rel))
+    return true;
+  if (s == static_cast<std::uint32_t>(State::Cancelled)) {
+    // Waiters were notified by cancel() already (see the header: cancelled counts as done).
+    state_.compare_exchange_strong(s, static_cast<std::uint32_t>(State::CancelledAndNotified),
+                                   std::memory_order_acq_rel);
+    return false;
+  }
+  throw RuntimeError("Future in unexpected state");
+}
+
+void StateBase::check_settable_locked() {
+  const State s = state();
+  if (s == State::Cancelled || s == State::CancelledAndNotified || s == State::Finished) {
+    std::string msg;
+    try {
+      msg = std::string(state_name(s)) + ": " + repr();
+    } catch (...) {
+    }
+    unlock();
+    throw InvalidStateError(msg);
+  }
+}
+
+void StateBase::set_exception(std::exception_ptr e) {
+  lock();
+  check_settable_locked();
+  exc_ = std::move(e);
+  finish_locked();
+}
+
+void StateBase::finish_locked() noexcept {
+  state_.store(static_cast<std::uint32_t>(State::Finished), std::memory_order_release);
+  notify_waiters_locked();
+  std::vector<std::function<void()>> cbs;
+  if (!callbacks_.empty()) cbs.swap(callbacks_);
+  unlock();
+  done_.set();
+  if (!cbs.empty()) run_callbacks(cbs);
+}
+
+void StateBase::notify_waiters_locked() noexcept {
+  for (Waiter* w : waiters_) w->notify(*this);
+}
+
+void StateBase::run_callbacks(std::vector<std::function<void()>>& cbs) noexcept {
+  // The callbacks may drop the last handle; keep the state alive until they are done.
+  add_ref();
+  for (auto& cb : cbs) {
+    try {
+      cb();
+    } catch (...) {
+      std::string r;
+      try {
+        r = repr();
+      } catch (...) {
+      }
+      log_error("exception calling callback for " + r, std::current_exception());
+    }
+  }
+  release();
+}
+
+void StateBase::add_done_callback(std::function<void()> cb) {
+  lock();
+  if (!done()) {
+    try {
+      callbacks_.push_back(std::move(cb));
+    } catch (...) {
+      unlock();
+      throw;
+    }
+    unlock();
+    return;
+  }
+  unlock();
+  std::vector<std::function<void()>> one;
+  one.push_back(std::move(cb));
+  run_callbacks(one);
+}
+
+bool StateBase::add_waiter(Waiter* w) {
+  lock();
+  if (done()) {
+    unlock();
+    return false;
+  }
+  try {
+    waiters_.push_back(w);
+  } catch (...) {
+    unlock();
+    throw;
+  }
+  unlock();
+  return true;
+}
+
+void StateBase::remove_waiter(Waiter* w) noexcept {
+  lock();
+  for (std::size_t i = 0; i < waiters_.size(); ++i)
+    if (waiters_[i] == w) {
+      waiters_[i] = waiters_.back();
+      waiters_.pop_back();
+      break;
+    }
+  unlock();
+}
+
+namespace {
+// Pokes the pool a helping worker sleeps in when the future it waits for completes.
+class HelperPoke final : public Waiter {
+ public:
+  explicit HelperPoke(WaitHelper* h) : h_(h) {}
+  void notify(StateBase&) noexcept override { h_->poke(); }
+
+ private:
+  WaitHelper* h_;
+};
+}  // namespace
+
+bool StateBase::wait(const Clock::time_point* deadline) {
+  if (done()) return true;
+  if (WaitHelper* h = tls_wait_helper) {
+    HelperPoke poke(h);
+    if (!add_waiter(&poke)) return true;
+    bool ok = false;
+    try {
+      ok = h->help_until(
+          ReadyFn{[](const void* p) { return static_cast<const StateBase*>(p)->done(); }, this},
+          deadline);
+    } catch (...) {
+      remove_waiter(&poke);
+      throw;
+    }
+    remove_waiter(&poke);
+    return ok;
+  }
+  return done_.wait(deadline) || done();
+}
+
+std::string StateBase::repr() const {
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "%p", static_cast<const void*>(this));
+  std::string r = std::string("<Future at ") + addr + " state=";
+  const State s = state();
+  switch (s) {
+    case State::Pending: r += "pending"; break;
+    case State::Running: r += "running"; break;
+    case State::Cancelled:
+    case State::CancelledAndNotified: r += "cancelled"; break;
+    case State::Finished:
+      r += "finished";
+      if (exc_) {
+        r += " raised " + exception_type_name(exc_);
+      } else {
+        r += " returned";
+        const std::string v = describe_value();
+        if (!v.empty()) r += " " + v;
+      }
+      break;
+  }
+  return r + ">";
+}
+
+std::exception_ptr StateBase::exception_after_done() const {
+  if (cancelled()) throw_cancelled();
+  return exc_;
+}
+
+void StateBase::throw_cancelled() const { throw CancelledError(); }
+
+void MultiWaiter::notify(StateBase& s) noexcept {
+  lock_.lock();
+  ++count_;
+  if (s.failed()) saw_exception_ = true;
+  if (collect_ && finished_.size() < finished_.capacity()) finished_.push_back(&s);
+  const int n = helper_ ? 0 : cond_.prepare_notify_all();
+  lock_.unlock();
+  if (helper_)
+    helper_->poke();
+  else
+    cond_.wake(n);
+}
+
+StateBase* MultiWaiter::finished_at(std::size_t i) {
+  lock_.lock();
+  StateBase* s = finished_[i];
+  lock_.unlock();
+  return s;
+}
+
+}  // namespace concur::futures::detail
