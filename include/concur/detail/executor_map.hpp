@@ -105,7 +105,7 @@ class MapResult {
     ++it_;
     auto fn = fn_;
     window_.push_back(ex_->submit(
-        [fn](Item& x) -> Ret {
+        [fn](Item&& x) -> Ret {
           if constexpr (std::is_void_v<Ret>)
             std::invoke(*fn, std::move(x));
           else

@@ -66,20 +66,20 @@ enum class ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 // Keyword arguments shared by ThreadPoolExecutor and ProcessPoolExecutor (this member
 // order). A thread pool rejects max_tasks_per_child with ValueError.
 struct ExecutorOptions {
-  std::function<void()> initializer;               // run once in every worker; throws -> broken pool
-  std::optional<std::size_t> max_tasks_per_child;  // process pools only
-  std::string thread_name_prefix;                  // "" -> "ThreadPoolExecutor-N"
+  std::function<void()> initializer{};               // run once in every worker; throws -> broken pool
+  std::optional<std::size_t> max_tasks_per_child{};  // process pools only
+  std::string thread_name_prefix{};                  // "" -> "ThreadPoolExecutor-N"
 };
 
 // Keyword arguments of Executor::map (this member order).
 struct MapOptions {
   // Deadline for the whole map, measured from the call (Python's timeout).
-  std::optional<std::chrono::nanoseconds> timeout;
+  std::optional<std::chrono::nanoseconds> timeout{};
   // Items per task: used by process pools, ignored by the thread pool (as in Python).
   std::size_t chunksize = 1;
   // Tasks kept in flight ahead of the consumer (Python 3.14's buffersize). nullopt: the
   // executor's default (4 x max_workers), never the whole input (cpython#74028).
-  std::optional<std::size_t> buffersize;
+  std::optional<std::size_t> buffersize{};
 };
 
 namespace detail {
