@@ -2,3 +2,5 @@
 #pragma once
 
 #include "concur/errors.hpp"
+#include "concur/logging.hpp"
+#include "concur/threading.hpp"
