@@ -2,5 +2,7 @@
 #pragma once
 
 #include "concur/errors.hpp"
+#include "concur/futures.hpp"
 #include "concur/logging.hpp"
+#include "concur/queue.hpp"
 #include "concur/threading.hpp"

@@ -2,6 +2,8 @@
 // callbacks, waiters, messages.
 #include "concur/futures/future.hpp"
 
+#include "concur/logging.hpp"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,20 +49,6 @@ std::string exception_what(const std::exception_ptr& e) {
   }
 }
 
-void write_all_stderr(const std::string& s) noexcept {
-  const char* p = s.data();
-  std::size_t left = s.size();
-  while (left > 0) {
-    const ssize_t n = ::write(2, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-}
-
 }  // namespace
 
 const char* state_name(State s) noexcept {
@@ -74,12 +62,12 @@ const char* state_name(State s) noexcept {
   return "?";
 }
 
-void log_error(const std::string& message, std::exception_ptr e) noexcept {
+void log_error(const std::string& message, std::exception_ptr e, bool critical) noexcept {
   try {
-    std::string line = "ERROR:concurrent.futures:" + message;
-    if (e) line += "\n" + exception_type_name(e) + ": " + exception_what(e);
-    line += "\n";
-    write_all_stderr(line);
+    std::string text = message;
+    if (e) text += "\n" + exception_type_name(e) + ": " + exception_what(e);
+    logging::get_logger("concurrent.futures")
+        .log(critical ? logging::Level::CRITICAL : logging::Level::ERROR, text);
   } catch (...) {
   }
 }

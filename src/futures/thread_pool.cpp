@@ -4,6 +4,8 @@
 
 #include "concur/detail/cond_word.hpp"
 #include "concur/detail/futex.hpp"
+#include "concur/detail/runtime.hpp"
+#include "concur/threading/thread.hpp"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -27,16 +29,45 @@ constexpr int kWorkerSpin = 2000;
 
 std::atomic<unsigned> g_pool_counter{0};
 
-// Sets the OS thread name (first 15 bytes, what `top -H` and debuggers show).
-void set_os_thread_name(const std::string& name) {
-  ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
-}
-
 }  // namespace
 
-// The worker thread wrapper. The pool needs start, join and a name; concur::threading
-// ::Thread provides the same once it lands (see the report).
-thread_local const std::string* tls_worker_name = nullptr;
+class PoolCore;
+
+// Live pools, so that process exit can shut them down before threading joins the
+// (non-daemon) workers: Python's concurrent.futures.thread._python_exit, registered with
+// threading._register_atexit so it runs before the join. Without it a pool that is never
+// destroyed (a static, a leak) would make exit wait forever for its idle workers.
+class PoolRegistry {
+ public:
+  static PoolRegistry& get() {
+    static PoolRegistry* r = new PoolRegistry;  // never destroyed: used from the exit hook
+    return *r;
+  }
+  void add(PoolCore* p) {
+    lock_.lock();
+    try {
+      pools_.push_back(p);
+    } catch (...) {
+      lock_.unlock();
+      throw;
+    }
+    lock_.unlock();
+  }
+  void remove(PoolCore* p) noexcept {
+    lock_.lock();
+    std::erase(pools_, p);
+    lock_.unlock();
+  }
+  void shutdown_all() noexcept;
+
+ private:
+  PoolRegistry() {
+    concur::detail::register_exit_hook(concur::detail::kExitJoinThreads - 10,
+                                       [] { get().shutdown_all(); });
+  }
+  concur::detail::BasicLock<concur::detail::Scope::Private> lock_;
+  std::vector<PoolCore*> pools_;
+};
 
 class PoolCore final : public WaitHelper {
  public:
@@ -45,8 +76,9 @@ class PoolCore final : public WaitHelper {
     prefix_ = opts.thread_name_prefix.empty()
                   ? "ThreadPoolExecutor-" + std::to_string(g_pool_counter.fetch_add(1))
                   : std::move(opts.thread_name_prefix);
+    PoolRegistry::get().add(this);
   }
-  ~PoolCore() = default;
+  ~PoolCore() { PoolRegistry::get().remove(this); }
 
   void push(StateBase* task) {
     lock_.lock();
@@ -62,7 +94,7 @@ class PoolCore final : public WaitHelper {
     append_locked(task);
     // Python's _adjust_thread_count: grow while no idle worker can take this task. The slot
     // is reserved under the lock so shutdown() knows a thread is being started.
-    const bool spawn = reserved_ < max_workers_ && queued_ > idle_;
+    const bool spawn = reserved_ < max_workers_ && queued_ > idle_.load(std::memory_order_relaxed);
     if (spawn) {
       ++reserved_;
       spawning_.fetch_add(1, std::memory_order_relaxed);
@@ -100,12 +132,16 @@ class PoolCore final : public WaitHelper {
     // finish, so that worker is joined below (it drains the queue, then exits).
     while (spawning_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     join_lock_.lock();
-    std::vector<std::thread> ts;
+    std::vector<std::unique_ptr<threading::Thread>> ts;
     threads_lock_.lock();
     ts.swap(threads_);
     threads_lock_.unlock();
-    for (auto& t : ts)
-      if (t.joinable()) t.join();
+    try {
+      for (auto& t : ts) t->join();
+    } catch (...) {
+      join_lock_.unlock();
+      throw;
+    }
     join_lock_.unlock();
   }
 
@@ -123,9 +159,9 @@ class PoolCore final : public WaitHelper {
         lock_.unlock();
         return true;
       }
-      ++idle_;
+      idle_.fetch_add(1, std::memory_order_relaxed);
       const bool in_time = idle_cond_.wait(lock_, deadline);
-      --idle_;
+      idle_.fetch_sub(1, std::memory_order_relaxed);
       const bool empty = head_.load(std::memory_order_relaxed) == nullptr;
       lock_.unlock();
       if (!in_time && empty) return ready();
@@ -174,8 +210,13 @@ class PoolCore final : public WaitHelper {
     threads_lock_.lock();
     const int i = started_.load(std::memory_order_relaxed);
     try {
-      std::string name = prefix_ + "_" + std::to_string(i);
-      threads_.emplace_back([this, name = std::move(name)] { worker(name); });
+      // Non-daemon, as in Python 3.9+: the exit hook above stops the pool, then threading's
+      // exit join waits for the workers to finish the queued work.
+      auto t = std::make_unique<threading::Thread>(
+          threading::ThreadOptions{.name = prefix_ + "_" + std::to_string(i), .daemon = false},
+          [this] { worker(); });
+      t->start();
+      threads_.push_back(std::move(t));
       started_.store(i + 1, std::memory_order_relaxed);
     } catch (...) {
       threads_lock_.unlock();
@@ -189,27 +230,26 @@ class PoolCore final : public WaitHelper {
     spawning_.fetch_sub(1, std::memory_order_release);
   }
 
-  void worker(const std::string& name) noexcept {
-    set_os_thread_name(name);
-    tls_worker_name = &name;
+  void worker() noexcept {
     if (initializer_) {
       try {
         initializer_();
       } catch (...) {
-        log_error("Exception in initializer:", std::current_exception());
+        log_error("Exception in initializer:", std::current_exception(), true);
         initializer_failed();
-        tls_worker_name = nullptr;
         return;
       }
     }
     tls_wait_helper = this;
     while (StateBase* t = next_task()) run_task(t);
     tls_wait_helper = nullptr;
-    tls_worker_name = nullptr;
   }
 
   // Blocks for the next task; nullptr when the pool is shut down (and drained) or broken.
+  // A worker counts as idle (for push()'s decision to start another) from here until it
+  // takes a task, spinning included, as Python's idle semaphore counts it.
   StateBase* next_task() noexcept {
+    idle_.fetch_add(1, std::memory_order_relaxed);
     for (int i = 0; i < kWorkerSpin; ++i) {
       if (head_.load(std::memory_order_relaxed) != nullptr) break;
       concur::detail::cpu_relax();
@@ -217,16 +257,16 @@ class PoolCore final : public WaitHelper {
     lock_.lock();
     for (;;) {
       if (StateBase* t = pop_locked()) {
+        idle_.fetch_sub(1, std::memory_order_relaxed);
         lock_.unlock();
         return t;
       }
       if (shutdown_ || !broken_.empty()) {
+        idle_.fetch_sub(1, std::memory_order_relaxed);
         lock_.unlock();
         return nullptr;
       }
-      ++idle_;
       idle_cond_.wait(lock_);
-      --idle_;
     }
   }
 
@@ -264,7 +304,9 @@ class PoolCore final : public WaitHelper {
   std::atomic<StateBase*> head_{nullptr};  // written under lock_, polled by spinning workers
   StateBase* tail_ = nullptr;              // guarded by lock_
   std::size_t queued_ = 0;                 // guarded by lock_
-  std::size_t idle_ = 0;                   // workers waiting for work; guarded by lock_
+  // Workers waiting for work (spinning or asleep). Only a heuristic for starting threads, so
+  // relaxed and updated outside the lock.
+  std::atomic<std::size_t> idle_{0};
   bool shutdown_ = false;                  // guarded by lock_
   std::string broken_;                     // guarded by lock_
   int reserved_ = 0;                       // workers started or being started; lock_
@@ -272,9 +314,20 @@ class PoolCore final : public WaitHelper {
 
   concur::detail::BasicLock<concur::detail::Scope::Private> threads_lock_;
   concur::detail::BasicLock<concur::detail::Scope::Private> join_lock_;
-  std::vector<std::thread> threads_;  // guarded by threads_lock_
+  std::vector<std::unique_ptr<threading::Thread>> threads_;  // guarded by threads_lock_
   std::atomic<int> started_{0};
 };
+
+void PoolRegistry::shutdown_all() noexcept {
+  lock_.lock();
+  for (PoolCore* p : pools_) {
+    try {
+      p->shutdown(false, false);
+    } catch (...) {
+    }
+  }
+  lock_.unlock();
+}
 
 }  // namespace detail
 

@@ -129,9 +129,10 @@ class WaitHelper {
 // Set on pool worker threads (to their pool) for the duration of the worker.
 inline thread_local WaitHelper* tls_wait_helper = nullptr;
 
-// Writes an error record for the futures logger ("concurrent.futures", as Python names it)
-// to stderr in one write(2). Used for exceptions in callbacks and initializers.
-void log_error(const std::string& message, std::exception_ptr e) noexcept;
+// Logs `message` and the exception's type and what() through concur::logging's
+// "concurrent.futures" logger (Python's name) at ERROR (CRITICAL if `critical`). Used for
+// exceptions in callbacks and initializers. Never throws.
+void log_error(const std::string& message, std::exception_ptr e, bool critical = false) noexcept;
 
 // The type-independent part of a future's shared state.
 class StateBase {
