@@ -80,57 +80,53 @@ class PoolCore final : public WaitHelper {
   }
   ~PoolCore() { PoolRegistry::get().remove(this); }
 
+  // submit(): lock-free. One exchange links the task; a FUTEX_WAKE only if a worker sleeps.
   void push(StateBase* task) {
-    lock_.lock();
-    if (!broken_.empty()) {
-      const std::string msg = broken_;
-      lock_.unlock();
-      throw BrokenThreadPool(msg);
-    }
-    if (shutdown_) {
-      lock_.unlock();
+    // pushing_ lets shutdown() wait for submits that passed the checks below (Dekker with
+    // shutdown_: both seq_cst), so no task is left behind in a pool whose workers exited.
+    pushing_.fetch_add(1, std::memory_order_seq_cst);
+    struct Done {
+      PoolCore* self;
+      ~Done() {
+        // The last submit to leave a pool being shut down wakes the workers that wait for
+        // it (exiting() needs pushing_ == 0).
+        if (self->pushing_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+            (self->shutdown_.load(std::memory_order_seq_cst) ||
+             self->broken_.load(std::memory_order_seq_cst)))
+          self->poke();
+      }
+    } done{this};
+    if (broken_.load(std::memory_order_seq_cst)) throw BrokenThreadPool(broken_message());
+    if (shutdown_.load(std::memory_order_seq_cst))
       throw RuntimeError("cannot schedule new futures after shutdown");
+    link(task);
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake_one();
+    // Python's _adjust_thread_count: start a worker while none is idle, up to max_workers.
+    if (idle_.load(std::memory_order_relaxed) == 0) {
+      int r = reserved_.load(std::memory_order_relaxed);
+      while (r < max_workers_ &&
+             !reserved_.compare_exchange_weak(r, r + 1, std::memory_order_relaxed)) {
+      }
+      if (r < max_workers_) start_worker();
     }
-    append_locked(task);
-    // Python's _adjust_thread_count: grow while no idle worker can take this task. The slot
-    // is reserved under the lock so shutdown() knows a thread is being started.
-    const bool spawn = reserved_ < max_workers_ && queued_ > idle_.load(std::memory_order_relaxed);
-    if (spawn) {
-      ++reserved_;
-      spawning_.fetch_add(1, std::memory_order_relaxed);
-    }
-    const int n = idle_cond_.prepare_notify(1);
-    lock_.unlock();
-    idle_cond_.wake(n);
-    if (spawn) adjust_thread_count();
   }
 
   void shutdown(bool wait, bool cancel_futures) {
+    shutdown_.store(true, std::memory_order_seq_cst);
+    // Submits that passed their check finish linking (and starting a worker) first.
+    while (pushing_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
     StateBase* cancelled = nullptr;
-    lock_.lock();
-    shutdown_ = true;
-    if (cancel_futures) {
-      cancelled = head_.load(std::memory_order_relaxed);
-      head_.store(nullptr, std::memory_order_relaxed);
-      tail_ = nullptr;
-      queued_ = 0;
-    }
-    const int n = idle_cond_.prepare_notify_all();
-    lock_.unlock();
-    idle_cond_.wake(n);
-    // Cancel outside the pool lock (cancel takes each future's lock and runs callbacks).
+    if (cancel_futures) cancelled = drain();
+    poke();
+    // Cancel outside the pool's locks (cancel takes each future's lock and runs callbacks).
     while (cancelled) {
-      StateBase* next = cancelled->next_;
+      StateBase* next = cancelled->next_.load(std::memory_order_relaxed);
       (void)cancelled->cancel();
       cancelled->release();
       cancelled = next;
     }
     if (!wait) return;
-    if (tls_wait_helper == this)
-      throw RuntimeError("cannot join current thread");
-    // A submit that passed the shutdown check may still be starting a worker: let it
-    // finish, so that worker is joined below (it drains the queue, then exits).
-    while (spawning_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    if (tls_wait_helper == this) throw RuntimeError("cannot join current thread");
     join_lock_.lock();
     std::vector<std::unique_ptr<threading::Thread>> ts;
     threads_lock_.lock();
@@ -145,32 +141,24 @@ class PoolCore final : public WaitHelper {
     join_lock_.unlock();
   }
 
-  // WaitHelper: run queued tasks until ready() or the deadline.
+  // WaitHelper: runs queued tasks until ready() or the deadline.
   bool help_until(ReadyFn ready, const Clock::time_point* deadline) override {
     for (;;) {
       if (ready()) return true;
-      lock_.lock();
-      if (StateBase* t = pop_locked()) {
-        lock_.unlock();
+      if (StateBase* t = try_pop()) {
         run_task(t);
         continue;
       }
-      if (ready()) {
-        lock_.unlock();
-        return true;
-      }
-      idle_.fetch_add(1, std::memory_order_relaxed);
-      const bool in_time = idle_cond_.wait(lock_, deadline);
-      idle_.fetch_sub(1, std::memory_order_relaxed);
-      const bool empty = head_.load(std::memory_order_relaxed) == nullptr;
-      lock_.unlock();
-      if (!in_time && empty) return ready();
+      if (!sleep_unless([&] { return ready() || !looks_empty(); }, deadline))
+        return ready();
     }
   }
+  // Wakes every sleeping worker and helper so they re-check their conditions.
   void poke() noexcept override {
-    lock_.lock();
+    sleep_lock_.lock();
     const int n = idle_cond_.prepare_notify_all();
-    lock_.unlock();
+    sleepers_.store(idle_cond_.waiters(), std::memory_order_relaxed);
+    sleep_lock_.unlock();
     idle_cond_.wake(n);
   }
 
@@ -181,32 +169,102 @@ class PoolCore final : public WaitHelper {
   }
 
  private:
-  void append_locked(StateBase* t) noexcept {
-    t->next_ = nullptr;
-    if (tail_)
-      tail_->next_ = t;
-    else
-      head_.store(t, std::memory_order_relaxed);
-    tail_ = t;
-    ++queued_;
+  // ---- the task queue: Vyukov's intrusive MPSC list (producers: one exchange, no lock);
+  // consumers (workers, helpers, shutdown) serialize on cons_lock_.
+  void link(StateBase* t) noexcept {
+    t->next_.store(nullptr, std::memory_order_relaxed);
+    StateBase* prev = tail_.exchange(t, std::memory_order_seq_cst);
+    prev->next_.store(t, std::memory_order_release);
   }
+  // With cons_lock_ held. nullptr if empty or a producer is between its two steps.
   StateBase* pop_locked() noexcept {
-    StateBase* t = head_.load(std::memory_order_relaxed);
-    if (!t) return nullptr;
-    head_.store(t->next_, std::memory_order_relaxed);
-    if (!t->next_) tail_ = nullptr;
-    t->next_ = nullptr;
-    --queued_;
-    return t;
+    StateBase* head = head_;
+    StateBase* next = head->next_.load(std::memory_order_acquire);
+    if (head == &stub_) {
+      if (!next) return nullptr;
+      head_ = next;
+      head = next;
+      next = next->next_.load(std::memory_order_acquire);
+    }
+    if (next) {
+      head_ = next;
+      return head;
+    }
+    if (tail_.load(std::memory_order_acquire) != head) return nullptr;  // push in progress
+    link(&stub_);
+    next = head->next_.load(std::memory_order_acquire);
+    if (next) {
+      head_ = next;
+      return head;
+    }
+    return nullptr;
   }
+  // Pops one task; spins through the (two-instruction) window of a producer mid-push.
+  StateBase* try_pop() noexcept {
+    for (int spins = 0;; ++spins) {
+      cons_lock_.lock();
+      StateBase* t = pop_locked();
+      cons_lock_.unlock();
+      if (t || looks_empty()) return t;
+      if (spins < 64)
+        concur::detail::cpu_relax();
+      else
+        std::this_thread::yield();  // the producer was preempted between its two steps
+    }
+  }
+  // True when nothing is queued (may be briefly wrong while a pop is in progress).
+  bool looks_empty() const noexcept {
+    return tail_.load(std::memory_order_seq_cst) == &stub_ &&
+           stub_.next_.load(std::memory_order_acquire) == nullptr;
+  }
+  // Takes every queued task (as a list linked through next_).
+  StateBase* drain() noexcept {
+    StateBase* first = nullptr;
+    StateBase* last = nullptr;
+    while (StateBase* t = try_pop()) {
+      t->next_.store(nullptr, std::memory_order_relaxed);
+      if (last)
+        last->next_.store(t, std::memory_order_relaxed);
+      else
+        first = t;
+      last = t;
+    }
+    return first;
+  }
+
+  // ---- sleeping: an event count. A sleeper publishes itself in sleepers_ (seq_cst) and
+  // then re-checks the queue; a producer links (seq_cst) and then reads sleepers_: one of
+  // them sees the other, so no wake-up is lost, and a producer makes a syscall only when
+  // somebody sleeps. CondWord (under sleep_lock_) counts woken sleepers out at once.
+  template <class Cond>
+  bool sleep_unless(Cond wake_now, const Clock::time_point* deadline) {
+    sleep_lock_.lock();
+    sleepers_.store(idle_cond_.waiters() + 1, std::memory_order_seq_cst);
+    if (wake_now()) {
+      sleepers_.store(idle_cond_.waiters(), std::memory_order_relaxed);
+      sleep_lock_.unlock();
+      return true;
+    }
+    const bool in_time = idle_cond_.wait(sleep_lock_, deadline);
+    sleepers_.store(idle_cond_.waiters(), std::memory_order_relaxed);
+    sleep_lock_.unlock();
+    return in_time;
+  }
+  void wake_one() noexcept {
+    sleep_lock_.lock();
+    const int n = idle_cond_.prepare_notify(1);
+    sleepers_.store(idle_cond_.waiters(), std::memory_order_relaxed);
+    sleep_lock_.unlock();
+    idle_cond_.wake(n);
+  }
+
   static void run_task(StateBase* t) noexcept {
     t->run();
     t->release();
   }
 
-  // Starts one more worker if the pool may grow (Python's _adjust_thread_count).
-  // Starts the worker push() reserved a slot for.
-  void adjust_thread_count() {
+  // Starts the worker push() reserved a slot for (pushing_ is held: shutdown waits).
+  void start_worker() {
     threads_lock_.lock();
     const int i = started_.load(std::memory_order_relaxed);
     try {
@@ -220,14 +278,10 @@ class PoolCore final : public WaitHelper {
       started_.store(i + 1, std::memory_order_relaxed);
     } catch (...) {
       threads_lock_.unlock();
-      lock_.lock();
-      --reserved_;
-      lock_.unlock();
-      spawning_.fetch_sub(1, std::memory_order_release);
+      reserved_.fetch_sub(1, std::memory_order_relaxed);
       throw;
     }
     threads_lock_.unlock();
-    spawning_.fetch_sub(1, std::memory_order_release);
   }
 
   void worker() noexcept {
@@ -245,48 +299,48 @@ class PoolCore final : public WaitHelper {
     tls_wait_helper = nullptr;
   }
 
-  // Blocks for the next task; nullptr when the pool is shut down (and drained) or broken.
-  // A worker counts as idle (for push()'s decision to start another) from here until it
-  // takes a task, spinning included, as Python's idle semaphore counts it.
+  // Blocks for the next task; nullptr once the pool is shut down and drained, or broken.
+  // A worker counts as idle (for push()'s decision to start another) from here until it has
+  // a task, spinning included, as Python's idle semaphore counts it. Only one idle worker
+  // spins at a time; the others sleep at once (two spinners on this 2-core machine would
+  // take the CPU from the thread that submits).
   StateBase* next_task() noexcept {
     idle_.fetch_add(1, std::memory_order_relaxed);
-    for (int i = 0; i < kWorkerSpin; ++i) {
-      if (head_.load(std::memory_order_relaxed) != nullptr) break;
-      concur::detail::cpu_relax();
+    struct Busy {
+      std::atomic<std::size_t>& n;
+      ~Busy() { n.fetch_sub(1, std::memory_order_relaxed); }
+    } busy{idle_};
+    bool expected = false;
+    if (spinner_.compare_exchange_strong(expected, true, std::memory_order_relaxed)) {
+      for (int i = 0; i < kWorkerSpin && looks_empty(); ++i) concur::detail::cpu_relax();
+      spinner_.store(false, std::memory_order_relaxed);
     }
-    lock_.lock();
     for (;;) {
-      if (StateBase* t = pop_locked()) {
-        idle_.fetch_sub(1, std::memory_order_relaxed);
-        lock_.unlock();
-        return t;
-      }
-      if (shutdown_ || !broken_.empty()) {
-        idle_.fetch_sub(1, std::memory_order_relaxed);
-        lock_.unlock();
-        return nullptr;
-      }
-      idle_cond_.wait(lock_);
+      if (StateBase* t = try_pop()) return t;
+      if (exiting()) return nullptr;
+      (void)sleep_unless([&] { return !looks_empty() || exiting(); }, nullptr);
     }
+  }
+  bool exiting() const noexcept {
+    if (broken_.load(std::memory_order_seq_cst)) return true;
+    return shutdown_.load(std::memory_order_seq_cst) &&
+           pushing_.load(std::memory_order_seq_cst) == 0 && looks_empty();
+  }
+
+  std::string broken_message() const {
+    return "A thread initializer failed, the thread pool is not usable anymore";
   }
 
   // Python's _initializer_failed: the pool is broken, every queued future fails.
   void initializer_failed() noexcept {
-    StateBase* pending = nullptr;
-    std::string msg = "A thread initializer failed, the thread pool is not usable anymore";
-    lock_.lock();
-    if (broken_.empty()) broken_ = msg;
-    pending = head_.load(std::memory_order_relaxed);
-    head_.store(nullptr, std::memory_order_relaxed);
-    tail_ = nullptr;
-    queued_ = 0;
-    const int n = idle_cond_.prepare_notify_all();
-    lock_.unlock();
-    idle_cond_.wake(n);
+    broken_.store(true, std::memory_order_seq_cst);
+    while (pushing_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    StateBase* pending = drain();
+    poke();
     while (pending) {
-      StateBase* next = pending->next_;
+      StateBase* next = pending->next_.load(std::memory_order_relaxed);
       try {
-        pending->set_exception(std::make_exception_ptr(BrokenThreadPool(msg)));
+        pending->set_exception(std::make_exception_ptr(BrokenThreadPool(broken_message())));
       } catch (...) {
         // Cancelled meanwhile: nothing to report.
       }
@@ -299,19 +353,22 @@ class PoolCore final : public WaitHelper {
   std::function<void()> initializer_;
   std::string prefix_;
 
-  concur::detail::BasicLock<concur::detail::Scope::Private> lock_;
+  // Producer side (submitting threads) and consumer side on separate cache lines.
+  alignas(64) std::atomic<StateBase*> tail_{&stub_};
+  std::atomic<int> pushing_{0};
+  alignas(64) concur::detail::BasicLock<concur::detail::Scope::Private> cons_lock_;
+  StateBase* head_ = &stub_;  // guarded by cons_lock_
+  StateBase stub_;            // the MPSC list's permanent node (never run)
+  alignas(64) std::atomic<std::uint32_t> sleepers_{0};  // mirror of idle_cond_.waiters()
+  concur::detail::BasicLock<concur::detail::Scope::Private> sleep_lock_;
   concur::detail::CondWord<concur::detail::Scope::Private> idle_cond_;
-  std::atomic<StateBase*> head_{nullptr};  // written under lock_, polled by spinning workers
-  StateBase* tail_ = nullptr;              // guarded by lock_
-  std::size_t queued_ = 0;                 // guarded by lock_
-  // Workers waiting for work (spinning or asleep). Only a heuristic for starting threads, so
-  // relaxed and updated outside the lock.
+  std::atomic<bool> spinner_{false};
+  // Workers waiting for work. Only a heuristic for starting threads: relaxed.
   std::atomic<std::size_t> idle_{0};
-  bool shutdown_ = false;                  // guarded by lock_
-  std::string broken_;                     // guarded by lock_
-  int reserved_ = 0;                       // workers started or being started; lock_
-  std::atomic<int> spawning_{0};           // workers being started right now
+  std::atomic<bool> shutdown_{false};
+  std::atomic<bool> broken_{false};
 
+  std::atomic<int> reserved_{0};  // workers started or being started
   concur::detail::BasicLock<concur::detail::Scope::Private> threads_lock_;
   concur::detail::BasicLock<concur::detail::Scope::Private> join_lock_;
   std::vector<std::unique_ptr<threading::Thread>> threads_;  // guarded by threads_lock_

@@ -183,7 +183,7 @@ class StateBase {
   [[noreturn]] void throw_cancelled() const;
 
   // Executor hooks: the intrusive link of a pool's queue and the task body.
-  StateBase* next_ = nullptr;
+  std::atomic<StateBase*> next_{nullptr};
   virtual void run() noexcept {}
 
  protected:
