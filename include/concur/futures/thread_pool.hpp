@@ -75,9 +75,8 @@ class ThreadPoolExecutor {
         return std::invoke(std::move(f), std::move(a)...);
     };
     using Task = detail::TaskState<R, decltype(call)>;
-    auto* task = new Task(std::move(call));
-    Future<R> fut(task);  // adopts the first reference
-    task->add_ref();      // the queue's reference
+    auto* task = new Task(std::move(call));  // two references: fut's and the queue's
+    Future<R> fut(task);
     try {
       push(task);
     } catch (...) {
