@@ -74,7 +74,7 @@ struct Pool {
 };
 
 void BM_concur_ThreadPoolExecutor_throughput(benchmark::State& state) {
-  concur::futures::ThreadPoolExecutor ex(2);
+  concur::futures::ThreadPoolExecutor ex(static_cast<int>(state.range(0)));
   ex.submit([] {}).result();  // start the workers
   std::vector<concur::futures::Future<void>> fs;
   fs.reserve(kTasks);
@@ -188,7 +188,7 @@ void BM_limit_futex_pingpong(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_concur_ThreadPoolExecutor_throughput)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_concur_ThreadPoolExecutor_throughput)->Arg(2)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_concur_ThreadPoolExecutor_throughput_each)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_limit_minimal_pool_throughput)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_tbb_task_group_throughput)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -57,6 +57,7 @@ const char* state_name(State s) noexcept {
   switch (s) {
     case State::Pending: return "PENDING";
     case State::Running: return "RUNNING";
+    case State::Finishing: return "FINISHED";
     case State::Cancelled: return "CANCELLED";
     case State::CancelledAndNotified: return "CANCELLED_AND_NOTIFIED";
     case State::Finished: return "FINISHED";
@@ -81,83 +82,106 @@ void log_error(const std::string& message, std::exception_ptr e, bool critical) 
 }
 
 bool StateBase::cancel() {
-  lock();
-  std::uint32_t s = state_.load(std::memory_order_relaxed);
-  if (s == static_cast<std::uint32_t>(State::Running) ||
-      s == static_cast<std::uint32_t>(State::Finished)) {
-    unlock();
-    return false;
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    const State st = static_cast<State>(s & kStateMask);
+    if (st == State::Cancelled || st == State::CancelledAndNotified) return true;
+    if (st != State::Pending) return false;  // running, finishing or finished
+    if (state_.compare_exchange_weak(s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Cancelled),
+                                     std::memory_order_acq_rel, std::memory_order_acquire))
+      break;
   }
-  if (s != static_cast<std::uint32_t>(State::Pending)) {
-    unlock();
-    return true;  // already cancelled
-  }
-  // Races only with the lock-free PENDING -> RUNNING of set_running_or_notify_cancel.
-  if (!state_.compare_exchange_strong(s, static_cast<std::uint32_t>(State::Cancelled),
-                                      std::memory_order_acq_rel)) {
-    unlock();
-    return false;  // it started running meanwhile
-  }
-  notify_waiters_locked();
-  std::vector<std::function<void()>> cbs = std::move(callbacks_);
-  callbacks_.clear();
-  unlock();
-  done_.set();
-  run_callbacks(cbs);
+  after_done(s);
   return true;
 }
 
 bool StateBase::set_running_or_notify_cancel() {
-  std::uint32_t s = static_cast<std::uint32_t>(State::Pending);
-  if (state_.compare_exchange_strong(s, static_cast<std::uint32_t>(State::Running),
-                                     std::memory_order_acq_rel))
-    return true;
-  if (s == static_cast<std::uint32_t>(State::Cancelled)) {
-    // Waiters were notified by cancel() already (see the header: cancelled counts as done).
-    state_.compare_exchange_strong(s, static_cast<std::uint32_t>(State::CancelledAndNotified),
-                                   std::memory_order_acq_rel);
-    return false;
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    const State st = static_cast<State>(s & kStateMask);
+    std::uint32_t next;
+    if (st == State::Pending)
+      next = (s & ~kStateMask) | static_cast<std::uint32_t>(State::Running);
+    else if (st == State::Cancelled)
+      // Waiters were notified by cancel() already (see the header: cancelled counts as done).
+      next = (s & ~kStateMask) | static_cast<std::uint32_t>(State::CancelledAndNotified);
+    else
+      throw RuntimeError("Future in unexpected state");
+    if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_acquire))
+      return st == State::Pending;
   }
-  throw RuntimeError("Future in unexpected state");
 }
 
-void StateBase::check_settable_locked() {
-  const State s = state();
-  if (s == State::Cancelled || s == State::CancelledAndNotified || s == State::Finished) {
-    std::string msg;
-    try {
-      msg = std::string(state_name(s)) + ": " + repr();
-    } catch (...) {
+std::uint32_t StateBase::claim() {
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    const State st = static_cast<State>(s & kStateMask);
+    if (st != State::Pending && st != State::Running) {
+      std::string msg;
+      try {
+        msg = std::string(state_name(st)) + ": " + repr();
+      } catch (...) {
+      }
+      throw InvalidStateError(msg);
     }
-    unlock();
-    throw InvalidStateError(msg);
+    if (state_.compare_exchange_weak(s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Finishing),
+                                     std::memory_order_acq_rel, std::memory_order_acquire))
+      return s & kStateMask;
+  }
+}
+
+void StateBase::unclaim(std::uint32_t previous) noexcept {
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  while (!state_.compare_exchange_weak(s, (s & ~kStateMask) | previous, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
   }
 }
 
 void StateBase::set_exception(std::exception_ptr e) {
-  lock();
-  check_settable_locked();
+  (void)claim();
   exc_ = std::move(e);
-  finish_locked();
+  publish_finished();
 }
 
-void StateBase::finish_locked() noexcept {
-  state_.store(static_cast<std::uint32_t>(State::Finished), std::memory_order_release);
+void StateBase::publish_finished() noexcept {
+  // Flags may be added while FINISHING (a waiter registering): keep them.
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  while (!state_.compare_exchange_weak(s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Finished),
+                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+  after_done(s);
+}
+
+void StateBase::after_done(std::uint32_t old) noexcept {
+  if (old & kSleepers) concur::detail::futex_wake(&state_, INT_MAX, Scope::Private);
+  if (!(old & kListeners)) return;
+  // The callbacks may drop the last handle: keep the state alive until they are done.
+  add_ref();
+  lock();
   notify_waiters_locked();
   std::vector<std::function<void()>> cbs;
-  if (!callbacks_.empty()) cbs.swap(callbacks_);
+  cbs.swap(callbacks_);
   unlock();
-  done_.set();
   if (!cbs.empty()) run_callbacks(cbs);
+  release();
 }
 
 void StateBase::notify_waiters_locked() noexcept {
   for (Waiter* w : waiters_) w->notify(*this);
 }
 
+bool StateBase::mark_listeners() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<State>(s & kStateMask) >= State::Cancelled) return false;
+    if (s & kListeners) return true;
+    if (state_.compare_exchange_weak(s, s | kListeners, std::memory_order_acq_rel,
+                                     std::memory_order_acquire))
+      return true;
+  }
+}
+
 void StateBase::run_callbacks(std::vector<std::function<void()>>& cbs) noexcept {
-  // The callbacks may drop the last handle; keep the state alive until they are done.
-  add_ref();
   for (auto& cb : cbs) {
     try {
       cb();
@@ -170,12 +194,14 @@ void StateBase::run_callbacks(std::vector<std::function<void()>>& cbs) noexcept 
       log_error("exception calling callback for " + r, std::current_exception());
     }
   }
-  release();
 }
 
 void StateBase::add_done_callback(std::function<void()> cb) {
+  // Under the lock: a completion that sees kListeners takes the lock before it collects the
+  // callbacks, so it cannot miss this one; a completion that came first makes
+  // mark_listeners() fail and the callback runs here.
   lock();
-  if (!done()) {
+  if (mark_listeners()) {
     try {
       callbacks_.push_back(std::move(cb));
     } catch (...) {
@@ -188,12 +214,14 @@ void StateBase::add_done_callback(std::function<void()> cb) {
   unlock();
   std::vector<std::function<void()>> one;
   one.push_back(std::move(cb));
+  add_ref();
   run_callbacks(one);
+  release();
 }
 
 bool StateBase::add_waiter(Waiter* w) {
   lock();
-  if (done()) {
+  if (!mark_listeners()) {
     unlock();
     return false;
   }
@@ -254,7 +282,18 @@ bool StateBase::wait(const Clock::time_point* deadline) {
     concur::detail::cpu_relax();
     if (done()) return true;
   }
-  return done_.wait(deadline) || done();
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<State>(s & kStateMask) >= State::Cancelled) return true;
+    if (!(s & kSleepers)) {
+      if (!state_.compare_exchange_weak(s, s | kSleepers, std::memory_order_acq_rel,
+                                        std::memory_order_acquire))
+        continue;
+      s |= kSleepers;
+    }
+    if (!concur::detail::futex_wait(&state_, s, Scope::Private, deadline)) return done();
+    s = state_.load(std::memory_order_acquire);
+  }
 }
 
 std::string StateBase::repr() const {
@@ -264,7 +303,8 @@ std::string StateBase::repr() const {
   const State s = state();
   switch (s) {
     case State::Pending: r += "pending"; break;
-    case State::Running: r += "running"; break;
+    case State::Running:
+    case State::Finishing: r += "running"; break;
     case State::Cancelled:
     case State::CancelledAndNotified: r += "cancelled"; break;
     case State::Finished:

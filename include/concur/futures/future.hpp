@@ -90,7 +90,16 @@ using concur::detail::Clock;
 using concur::detail::CondWord;
 using concur::detail::Scope;
 
-enum class State : std::uint32_t { Pending, Running, Cancelled, CancelledAndNotified, Finished };
+// The low bits of a future's state word. Finishing: a producer has claimed the future and
+// is storing its value (others see it as running; it is not done yet).
+enum class State : std::uint32_t {
+  Pending,
+  Running,
+  Finishing,
+  Cancelled,
+  CancelledAndNotified,
+  Finished
+};
 
 // Python's state names, for messages ("PENDING", "FINISHED", ...).
 const char* state_name(State s) noexcept;
@@ -150,14 +159,17 @@ class StateBase {
   }
 
   State state() const noexcept {
-    return static_cast<State>(state_.load(std::memory_order_acquire));
+    return static_cast<State>(state_.load(std::memory_order_acquire) & kStateMask);
   }
   bool done() const noexcept { return state() >= State::Cancelled; }
   bool cancelled() const noexcept {
     const State s = state();
     return s == State::Cancelled || s == State::CancelledAndNotified;
   }
-  bool running() const noexcept { return state() == State::Running; }
+  bool running() const noexcept {
+    const State s = state();
+    return s == State::Running || s == State::Finishing;
+  }
   // Only meaningful once finished.
   bool failed() const noexcept { return state() == State::Finished && exc_ != nullptr; }
 
@@ -191,23 +203,36 @@ class StateBase {
  protected:
   void lock() const noexcept { lock_.lock(); }
   void unlock() const noexcept { lock_.unlock(); }
-  // With the lock held: if the future is cancelled or finished, unlocks and throws
-  // InvalidStateError ("FINISHED: <Future ...>").
-  void check_settable_locked();
-  // With the lock held: publishes FINISHED, notifies waiters, unlocks, wakes result()
-  // sleepers, runs the callbacks.
-  void finish_locked() noexcept;
+  // Claims the right to complete the future (PENDING/RUNNING -> FINISHING); throws
+  // InvalidStateError ("FINISHED: <Future ...>") if it is cancelled or finished already.
+  // Returns the state to restore if storing the value fails.
+  std::uint32_t claim();
+  void unclaim(std::uint32_t previous) noexcept;
+  // After claim() and storing the value/exception: publishes FINISHED, wakes result()
+  // sleepers, notifies waiters and runs callbacks (only if there are any: the common case
+  // is one compare-exchange, no lock).
+  void publish_finished() noexcept;
   const std::exception_ptr& stored_exception() const noexcept { return exc_; }
   virtual std::string describe_value() const { return {}; }
 
  private:
   void run_callbacks(std::vector<std::function<void()>>& cbs) noexcept;
   void notify_waiters_locked() noexcept;
+  // Sets kListeners unless the future is done; false if done.
+  bool mark_listeners() noexcept;
+  // Wakes result() sleepers and handles listeners after a transition to done from `old`.
+  void after_done(std::uint32_t old) noexcept;
+
+  // The state word: a State in the low bits, plus kListeners (waiters or callbacks were
+  // registered: completion must take the lock) and kSleepers (a thread sleeps on this word
+  // in futex_wait: completion must FUTEX_WAKE). Without them completing is one CAS.
+  static constexpr std::uint32_t kStateMask = 0x7;
+  static constexpr std::uint32_t kListeners = 0x8;
+  static constexpr std::uint32_t kSleepers = 0x10;
 
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<std::uint32_t> state_{static_cast<std::uint32_t>(State::Pending)};
   mutable BasicLock<Scope::Private> lock_;
-  BasicEvent<Scope::Private> done_;
   std::exception_ptr exc_;                        // written before FINISHED is published
   std::vector<Waiter*> waiters_;                  // guarded by lock_
   std::vector<std::function<void()>> callbacks_;  // guarded by lock_
@@ -225,15 +250,14 @@ class TypedState : public StateBase {
   // Completes with a value. InvalidStateError if already cancelled or finished.
   template <class... A>
   void set_value(A&&... a) {
-    lock();
-    check_settable_locked();
+    const std::uint32_t prev = claim();
     try {
       value_.emplace(std::forward<A>(a)...);
     } catch (...) {
-      unlock();
+      unclaim(prev);
       throw;
     }
-    finish_locked();
+    publish_finished();
   }
 
   // Precondition: done(). Returns the value, rethrows the exception, or CancelledError.
