@@ -365,8 +365,8 @@ class PoolCore final : public WaitHelper {
 
   // Producer side (submitting threads), consumer side, sleep state, the often-written idle
   // count and the read-mostly flags each on their own cache lines.
-  alignas(64) std::atomic<StateBase*> tail_{&stub_};
-  std::atomic<int> pushing_{0};
+  alignas(64) std::atomic<StateBase*> tail_{&stub_};  // read by idle workers
+  alignas(64) std::atomic<int> pushing_{0};           // touched by submitters only
   alignas(64) concur::detail::BasicLock<concur::detail::Scope::Private> cons_lock_;
   StateBase* head_ = &stub_;  // guarded by cons_lock_
   StateBase stub_;            // the MPSC list's permanent node (never run)
