@@ -110,7 +110,21 @@ class PoolCore final : public WaitHelper {
       while (r < max_workers_ &&
              !reserved_.compare_exchange_weak(r, r + 1, std::memory_order_relaxed)) {
       }
-      if (r < max_workers_) start_worker();
+      if (r < max_workers_) {
+        try {
+          start_worker();
+        } catch (...) {
+          // The task is queued already and cannot be unlinked. With other workers alive they
+          // will run it; with none, its future fails with the error that prevented a worker
+          // (Python raises it from submit and leaves the work item queued forever).
+          if (started_.load(std::memory_order_relaxed) == 0) {
+            try {
+              task->set_exception(std::current_exception());
+            } catch (...) {
+            }
+          }
+        }
+      }
     }
   }
 

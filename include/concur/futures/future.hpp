@@ -293,7 +293,13 @@ class TaskState final : public TypedState<T> {
   // Two references: the Future's and the executor queue's.
   explicit TaskState(Fn&& fn) : TypedState<T>(2), fn_(std::move(fn)) {}
   void run() noexcept override {
-    if (!this->set_running_or_notify_cancel()) {
+    bool go = false;
+    try {
+      go = this->set_running_or_notify_cancel();
+    } catch (...) {
+      // Completed through the public producer API before it could start: nothing to run.
+    }
+    if (!go) {
       fn_.reset();
       return;
     }

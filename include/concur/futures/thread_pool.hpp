@@ -63,7 +63,9 @@ class ThreadPoolExecutor {
 
   // Schedules fn(args...) (decay-copied, then moved into the call) and returns its Future.
   // RuntimeError("cannot schedule new futures after shutdown") after shutdown();
-  // BrokenThreadPool if an initializer failed. One allocation; never blocks.
+  // BrokenThreadPool if an initializer failed. One allocation; never blocks. If the OS
+  // refuses the pool's first thread, the returned future fails with that error (OSError).
+  // Starting a worker is the only slow part (the first submits of a pool).
   template <class F, class... A>
   [[nodiscard]] auto submit(F&& fn, A&&... args) {
     using Raw = std::invoke_result_t<std::decay_t<F>&&, std::decay_t<A>&&...>;
