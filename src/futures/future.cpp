@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -278,10 +279,19 @@ bool StateBase::wait(const Clock::time_point* deadline) {
   // A short task finishes within a few microseconds: spin that long before sleeping, since
   // a futex sleep + wake costs 12-16 us round trip here (bench/README.md). 300 rounds of
   // `pause` are ~3-12 us; submit().result() latency fell from ~18 us to ~2 us with it.
-  for (int i = 0; i < kFutureSpin; ++i) {
+  // Adaptive per thread, as the pool's worker spin: halve after a spin that did not see the
+  // future finish, double after one that did.
+  thread_local int budget = kFutureSpin;
+  bool seen = false;
+  for (int i = 0; i < budget; ++i) {
     concur::detail::cpu_relax();
-    if (done()) return true;
+    if (done()) {
+      seen = true;
+      break;
+    }
   }
+  budget = seen ? std::min(budget * 2, kFutureSpin) : std::max(budget / 2, 8);
+  if (seen) return true;
   std::uint32_t s = state_.load(std::memory_order_acquire);
   for (;;) {
     if (static_cast<State>(s & kStateMask) >= State::Cancelled) return true;
