@@ -473,4 +473,53 @@ TEST(ThreadPoolDeathTest, PoolAliveAtExitFinishesQueuedWorkThenExits) {
       testing::ExitedWithCode(0), "task 0 done\ntask 1 done\ntask 2 done");
 }
 
+TEST(ThreadPool, RunningStateAndExceptionWithTimeout) {
+  cf::ThreadPoolExecutor ex(1);
+  std::atomic<bool> release{false};
+  auto f = ex.submit([&release] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+    return 3;
+  });
+  while (!f.running()) std::this_thread::sleep_for(1ms);
+  EXPECT_FALSE(f.done());
+  EXPECT_FALSE(f.cancel());  // running tasks cannot be cancelled
+  EXPECT_THROW((void)f.exception(5ms), concur::TimeoutError);
+  release = true;
+  EXPECT_EQ(f.exception(10s), nullptr);
+  EXPECT_EQ(f.result(), 3);
+  EXPECT_FALSE(f.running());
+}
+
+TEST(ThreadPool, CancelledQueuedTaskNeverRunsAndWaitSeesItDone) {
+  cf::ThreadPoolExecutor ex(1);
+  std::atomic<bool> release{false};
+  auto blocker = ex.submit([&release] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  });
+  std::atomic<bool> ran{false};
+  auto queued = ex.submit([&ran] { ran = true; });
+  EXPECT_TRUE(queued.cancel());
+  std::vector<cf::Future<void>> fs{queued};
+  auto r = cf::wait(fs, 10s);  // cancelled counts as done at once, behind a busy worker
+  EXPECT_EQ(r.done.size(), 1u);
+  release = true;
+  blocker.result();
+  ex.shutdown();
+  EXPECT_FALSE(ran.load());
+}
+
+TEST(ThreadPool, FutureCompletedByAnotherProducer) {
+  // The process pool's use: a reader thread completes a Future it holds a handle to.
+  cf::Future<std::string> reply;
+  std::thread reader([reply] {
+    std::this_thread::sleep_for(10ms);
+    if (reply.set_running_or_notify_cancel()) reply.set_result("decoded reply");
+  });
+  std::string got;
+  for (auto& f : cf::as_completed(std::vector<cf::Future<std::string>>{reply}, 10s))
+    got = f.result();
+  reader.join();
+  EXPECT_EQ(got, "decoded reply");
+}
+
 }  // namespace

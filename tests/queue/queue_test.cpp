@@ -447,4 +447,95 @@ TEST(SimpleQueue, UnboundedFifo) {
   EXPECT_EQ(*moq.get(), 3);
 }
 
+TEST(Queue, BoundedLifoAndPriorityQueues) {
+  q::LifoQueue<int> lifo(2);
+  lifo.put(1);
+  lifo.put(2);
+  EXPECT_TRUE(lifo.full());
+  EXPECT_THROW(lifo.put_nowait(3), q::Full);
+  EXPECT_EQ(lifo.get(), 2);
+  q::PriorityQueue<int> pq(2);
+  pq.put(5);
+  pq.put(4);
+  EXPECT_THROW(pq.put(1, 5ms), q::Full);
+  EXPECT_EQ(pq.get(), 4);
+  pq.put(1);
+  EXPECT_EQ(pq.get(), 1);
+  EXPECT_EQ(pq.get(), 5);
+  pq.shutdown();
+  EXPECT_THROW(pq.get(), q::ShutDown);
+  EXPECT_THROW(pq.put(1), q::ShutDown);
+}
+
+TEST(Queue, TimedPutSucceedsWhenRoomAppears) {
+  q::Queue<int> queue(1);
+  queue.put(1);
+  std::thread t([&] {
+    std::this_thread::sleep_for(20ms);
+    (void)queue.get();
+  });
+  EXPECT_TRUE(queue.try_put(2, 10s));
+  t.join();
+  EXPECT_EQ(queue.get(), 2);
+  std::thread t2([&] {
+    std::this_thread::sleep_for(20ms);
+    (void)queue.get();
+  });
+  queue.put(3);
+  queue.put(4, 10s);  // blocks until t2 takes 3
+  t2.join();
+  EXPECT_EQ(queue.get(), 4);
+}
+
+TEST(Queue, PriorityAndLifoUnderConcurrencyLoseNothing) {
+  q::PriorityQueue<int> pq(8);
+  q::LifoQueue<int> lifo(8);
+  constexpr int kN = 20000;
+  std::atomic<long> sum_p{0}, sum_l{0};
+  std::vector<std::thread> ts;
+  ts.emplace_back([&] {
+    for (int i = 1; i <= kN; ++i) pq.put(i);
+  });
+  ts.emplace_back([&] {
+    for (int i = 1; i <= kN; ++i) lifo.put(i);
+  });
+  ts.emplace_back([&] {
+    for (int i = 0; i < kN; ++i) sum_p += pq.get();
+  });
+  ts.emplace_back([&] {
+    for (int i = 0; i < kN; ++i) sum_l += lifo.get();
+  });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(sum_p.load(), long{kN} * (kN + 1) / 2);
+  EXPECT_EQ(sum_l.load(), long{kN} * (kN + 1) / 2);
+}
+
+TEST(QueueShutdown, TimedGetterAndPutterSeeShutDownNotTimeout) {
+  q::Queue<int> empty_q;
+  q::Queue<int> full_q(1);
+  full_q.put(0);
+  std::atomic<int> shut{0};
+  std::thread g([&] {
+    try {
+      (void)empty_q.get(30s);
+    } catch (const q::ShutDown&) {
+      ++shut;
+    }
+  });
+  std::thread p([&] {
+    try {
+      full_q.put(1, 30s);
+    } catch (const q::ShutDown&) {
+      ++shut;
+    }
+  });
+  std::this_thread::sleep_for(20ms);
+  empty_q.shutdown();
+  full_q.shutdown();
+  g.join();
+  p.join();
+  EXPECT_EQ(shut.load(), 2);
+  EXPECT_EQ(full_q.get(), 0);  // non-immediate: the item is still there
+}
+
 }  // namespace
