@@ -161,14 +161,15 @@ void StateBase::after_done(std::uint32_t old) noexcept {
   lock();
   notify_waiters_locked();
   std::vector<std::function<void()>> cbs;
-  cbs.swap(callbacks_);
+  if (listeners_) cbs.swap(listeners_->callbacks);
   unlock();
   if (!cbs.empty()) run_callbacks(cbs);
   release();
 }
 
 void StateBase::notify_waiters_locked() noexcept {
-  for (Waiter* w : waiters_) w->notify(*this);
+  if (!listeners_) return;
+  for (Waiter* w : listeners_->waiters) w->notify(*this);
 }
 
 bool StateBase::mark_listeners() noexcept {
@@ -204,7 +205,8 @@ void StateBase::add_done_callback(std::function<void()> cb) {
   lock();
   if (mark_listeners()) {
     try {
-      callbacks_.push_back(std::move(cb));
+      if (!listeners_) listeners_ = std::make_unique<Listeners>();
+      listeners_->callbacks.push_back(std::move(cb));
     } catch (...) {
       unlock();
       throw;
@@ -227,7 +229,8 @@ bool StateBase::add_waiter(Waiter* w) {
     return false;
   }
   try {
-    waiters_.push_back(w);
+    if (!listeners_) listeners_ = std::make_unique<Listeners>();
+    listeners_->waiters.push_back(w);
   } catch (...) {
     unlock();
     throw;
@@ -238,10 +241,11 @@ bool StateBase::add_waiter(Waiter* w) {
 
 void StateBase::remove_waiter(Waiter* w) noexcept {
   lock();
-  for (std::size_t i = 0; i < waiters_.size(); ++i)
-    if (waiters_[i] == w) {
-      waiters_[i] = waiters_.back();
-      waiters_.pop_back();
+  std::vector<Waiter*>* ws = listeners_ ? &listeners_->waiters : nullptr;
+  for (std::size_t i = 0; ws && i < ws->size(); ++i)
+    if ((*ws)[i] == w) {
+      (*ws)[i] = ws->back();
+      ws->pop_back();
       break;
     }
   unlock();

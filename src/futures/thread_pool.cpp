@@ -101,7 +101,13 @@ class PoolCore final : public WaitHelper {
     if (shutdown_.load(std::memory_order_seq_cst))
       throw RuntimeError("cannot schedule new futures after shutdown");
     link(task);
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake_one();
+    // Wake a sleeper unless a worker is spinning for work: that one will take the task (it
+    // clears spinner_ and re-checks the queue before it sleeps: Dekker, both seq_cst), and a
+    // worker that takes a task while more are queued wakes the next sleeper (next_task).
+    // On a 2-core machine every needless wake-up takes CPU from the submitting thread.
+    if (sleepers_.load(std::memory_order_seq_cst) != 0 &&
+        !spinner_.load(std::memory_order_seq_cst))
+      wake_one();
     // Python's _adjust_thread_count: start a worker while none is idle, up to max_workers.
     // (reserved_ first: it stops changing once the pool is full, while idle_ changes with
     // every task and would cost the submitting thread a cache miss per submit.)
@@ -349,10 +355,14 @@ class PoolCore final : public WaitHelper {
       spin_budget_.store(found ? std::min(budget * 2, kWorkerSpin)
                                : std::max(budget / 2, kWorkerSpinMin),
                          std::memory_order_relaxed);
-      spinner_.store(false, std::memory_order_relaxed);
+      spinner_.store(false, std::memory_order_seq_cst);
     }
     for (;;) {
-      if (StateBase* t = try_pop()) return t;
+      if (StateBase* t = try_pop()) {
+        // Pass the wake-up on if work remains and somebody sleeps (see push()).
+        if (sleepers_.load(std::memory_order_seq_cst) != 0 && !looks_empty()) wake_one();
+        return t;
+      }
       if (exiting()) return nullptr;
       (void)sleep_unless([&] { return !looks_empty() || exiting(); }, nullptr);
     }

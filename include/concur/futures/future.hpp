@@ -234,8 +234,13 @@ class StateBase {
   std::atomic<std::uint32_t> state_{static_cast<std::uint32_t>(State::Pending)};
   mutable BasicLock<Scope::Private> lock_;
   std::exception_ptr exc_;                        // written before FINISHED is published
-  std::vector<Waiter*> waiters_;                  // guarded by lock_
-  std::vector<std::function<void()>> callbacks_;  // guarded by lock_
+  // Registered waiters and callbacks, allocated on first registration (most futures never
+  // get any; keeping them out of line keeps a task's state small). Guarded by lock_.
+  struct Listeners {
+    std::vector<Waiter*> waiters;
+    std::vector<std::function<void()>> callbacks;
+  };
+  std::unique_ptr<Listeners> listeners_;
 };
 
 // The typed part: the value.
