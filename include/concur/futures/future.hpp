@@ -22,16 +22,20 @@
 //  * A future is waitable from any number of threads; wait()/as_completed() accept any
 //    range of futures (std::vector, std::span, ...).
 //
-// Lifetime: the shared state lives while any handle, a queued task or a registered waiter
-// refers to it. Callbacks run on the thread that completes (or cancels) the future, or at
+// Lifetime: the shared state lives while any handle or a queued task refers to it (waiters
+// unregister before they return). Callbacks run on the thread that completes or cancels it, or at
 // once on the thread that adds them to a done future; an exception escaping a callback is
 // logged ("exception calling callback for <Future ...>") and not propagated.
 // Thread-safety: every member may be called concurrently on the same or different handles.
 // Memory ordering: set_result/set_exception happen-before any result()/exception()/done()
 // that observes the future finished, and before the callbacks run.
 // Performance: a future is one allocation (the task's state and its callable share it when
-// submitted to an executor). Completing it is a lock/unlock of an uncontended futex lock and
-// an event set that makes a syscall only if somebody sleeps on it.
+// submitted to an executor; 56 bytes for a capture-less task). Its state is one 32-bit word
+// with two flags: "listeners" (callbacks or wait()/as_completed() waiters registered) and
+// "sleepers" (a result() caller sleeps on the word). Without them, completing a future is one
+// compare-exchange; with sleepers it adds one FUTEX_WAKE on the word itself; only with
+// listeners does it take the state's lock. result() spins briefly (adaptive) before it
+// sleeps, since a short task often finishes within the 12-16 us a sleep/wake would cost.
 #pragma once
 
 #include "concur/detail/cond_word.hpp"
@@ -84,7 +88,6 @@ struct MapOptions {
 
 namespace detail {
 
-using concur::detail::BasicEvent;
 using concur::detail::BasicLock;
 using concur::detail::Clock;
 using concur::detail::CondWord;
