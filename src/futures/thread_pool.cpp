@@ -101,13 +101,7 @@ class PoolCore final : public WaitHelper {
     if (shutdown_.load(std::memory_order_seq_cst))
       throw RuntimeError("cannot schedule new futures after shutdown");
     link(task);
-    // Wake a sleeper unless a worker is spinning for work: that one will take the task (it
-    // clears spinner_ and re-checks the queue before it sleeps: Dekker, both seq_cst), and a
-    // worker that takes a task while more are queued wakes the next sleeper (next_task).
-    // On a 2-core machine every needless wake-up takes CPU from the submitting thread.
-    if (sleepers_.load(std::memory_order_seq_cst) != 0 &&
-        !spinner_.load(std::memory_order_seq_cst))
-      wake_one();
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake_one();
     // Python's _adjust_thread_count: start a worker while none is idle, up to max_workers.
     // (reserved_ first: it stops changing once the pool is full, while idle_ changes with
     // every task and would cost the submitting thread a cache miss per submit.)
@@ -338,8 +332,9 @@ class PoolCore final : public WaitHelper {
     if (spinner_.compare_exchange_strong(expected, true, std::memory_order_relaxed)) {
       // Adaptive: a spin that found work doubles the next budget, one that did not halves
       // it (down to kWorkerSpinMin), so a pool whose submitter is slow or descheduled (a
-      // loaded machine) stops burning the CPU that submitter needs. Yield now and then for
-      // the same reason (a pure `pause` loop cost 3x in throughput at load 6 on 2 cores).
+      // loaded machine) stops burning the CPU that submitter needs. No sched_yield here: on
+      // a loaded machine one yield parked the worker for ~280 us (strace), which doubled the
+      // submit().result() latency.
       const int budget = spin_budget_.load(std::memory_order_relaxed);
       bool found = false;
       for (int i = 0; i < budget; ++i) {
@@ -347,10 +342,7 @@ class PoolCore final : public WaitHelper {
           found = true;
           break;
         }
-        if (i % 256 == 255)
-          std::this_thread::yield();
-        else
-          concur::detail::cpu_relax();
+        concur::detail::cpu_relax();
       }
       spin_budget_.store(found ? std::min(budget * 2, kWorkerSpin)
                                : std::max(budget / 2, kWorkerSpinMin),
@@ -358,11 +350,7 @@ class PoolCore final : public WaitHelper {
       spinner_.store(false, std::memory_order_seq_cst);
     }
     for (;;) {
-      if (StateBase* t = try_pop()) {
-        // Pass the wake-up on if work remains and somebody sleeps (see push()).
-        if (sleepers_.load(std::memory_order_seq_cst) != 0 && !looks_empty()) wake_one();
-        return t;
-      }
+      if (StateBase* t = try_pop()) return t;
       if (exiting()) return nullptr;
       (void)sleep_unless([&] { return !looks_empty() || exiting(); }, nullptr);
     }
