@@ -25,7 +25,6 @@ namespace {
 struct State {
   std::mutex mu;
   std::map<std::string, Logger*, std::less<>> loggers;  // guarded by mu
-  Logger* root = nullptr;
 };
 
 void atfork_prepare();
@@ -101,10 +100,11 @@ Logger::Logger(std::string name, bool root)
       format_(root ? "{level}:{name}:{message}" : "") {}
 
 Logger& get_logger(std::string_view name) {
+  // The root: a function-local static, so logging::debug() and NOTSET loggers take no lock.
+  static Logger* const root = new Logger("root", true);
+  if (name.empty()) return *root;
   State& s = state();
   std::lock_guard g(s.mu);
-  if (!s.root) s.root = new Logger("root", true);
-  if (name.empty()) return *s.root;
   auto it = s.loggers.find(name);
   if (it != s.loggers.end()) return *it->second;
   auto* lg = new Logger(std::string(name), false);

@@ -10,7 +10,7 @@
 #include <atomic>
 #include <unordered_map>
 
-namespace concur::threading::detail {
+namespace concur::detail {
 
 struct Slot {
   void* value = nullptr;
@@ -140,4 +140,4 @@ void LocalCore::erase() noexcept {
   }
 }
 
-}  // namespace concur::threading::detail
+}  // namespace concur::detail

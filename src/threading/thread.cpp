@@ -33,6 +33,7 @@ using Kind = ThreadState::Kind;
 namespace {
 
 thread_local ThreadState* tls_state = nullptr;
+std::atomic<std::size_t> g_stack_size{0};
 // gettid() cache. Our own (not detail::current_tid()'s) so the pthread_atfork child handler
 // can refresh it after a plain fork() too.
 thread_local pid_t tls_tid = 0;
@@ -341,10 +342,6 @@ ThreadState* current_state() {
 
 // ---- Thread ----
 
-Thread* ThreadState::adopt(std::shared_ptr<ThreadState> s) {
-  return new Thread(Thread::AdoptTag{}, std::move(s));
-}
-
 Thread::Thread(ThreadOptions options)
     : Thread(std::move(options), std::unique_ptr<detail::TargetBase>{}) {}
 
@@ -407,7 +404,17 @@ void Thread::start() {
     r.link(st);
   }
   auto* arg = new std::shared_ptr<ThreadState>(state_);
-  const int rc = ::pthread_create(&st->handle, nullptr, thread_entry, arg);
+  pthread_t handle{};
+  int rc;
+  if (const std::size_t ss = g_stack_size.load(std::memory_order_relaxed); ss != 0) {
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    rc = ::pthread_attr_setstacksize(&attr, ss);
+    if (rc == 0) rc = ::pthread_create(&handle, &attr, thread_entry, arg);
+    ::pthread_attr_destroy(&attr);
+  } else {
+    rc = ::pthread_create(&handle, nullptr, thread_entry, arg);
+  }
   if (rc != 0) {
     delete arg;
     {
@@ -418,11 +425,18 @@ void Thread::start() {
       std::lock_guard g(st->mu);
       st->os_alive = false;
     }
-    st->started.store(false);
-    concur::throw_os_error(rc, "can't start new thread");
+    st->started.store(false);  // Python allows a retry after this failure
+    (void)rc;
+    throw RuntimeError("can't start new thread");  // Python's ThreadError is RuntimeError
   }
-  st->has_handle = true;
-  st->ident.store(static_cast<std::uint64_t>(st->handle), std::memory_order_relaxed);
+  st->ident.store(static_cast<std::uint64_t>(handle), std::memory_order_relaxed);
+  {
+    std::lock_guard g(st->mu);  // set_name() reads handle under mu
+    st->handle = handle;
+    st->has_handle.store(true, std::memory_order_release);
+    if (st->rename_pending && st->os_alive) set_os_name(handle, st->name);
+    st->rename_pending = false;
+  }
 }
 
 void Thread::run() {
@@ -468,8 +482,13 @@ void Thread::set_name(std::string name) {
   ThreadState* st = state_.get();
   std::lock_guard g(st->mu);
   st->name = std::move(name);
-  if (st->kind == Kind::Normal && st->os_alive && st->has_handle) {
-    set_os_name(st == tls_state ? ::pthread_self() : st->handle, st->name);
+  if (st->kind != Kind::Normal || !st->os_alive) return;
+  if (st == tls_state) {
+    set_os_name(::pthread_self(), st->name);
+  } else if (st->has_handle.load(std::memory_order_acquire)) {
+    set_os_name(st->handle, st->name);
+  } else {
+    st->rename_pending = true;  // start() applies it once pthread_create has returned
   }
 }
 
@@ -515,11 +534,15 @@ std::string Thread::repr() const {
     cls = demangle(typeid(*this).name());
     if (auto pos = cls.rfind("::"); pos != std::string::npos) cls = cls.substr(pos + 2);
   }
-  std::string status = "initial";
-  if (st->started.load()) status = st->done.is_set() ? "stopped" : "started";
-  if (daemon()) status += " daemon";
-  if (auto id = st->started.load() ? ident() : std::nullopt) status += " " + std::to_string(*id);
-  return "<" + cls + "(" + name() + ", " + status + ")>";
+  // Appends instead of operator+ chains (GCC 12 reports a false -Wrestrict on those).
+  std::string out = "<";
+  out.append(cls).append("(").append(name()).append(", ");
+  if (!st->started.load()) out.append("initial");
+  else out.append(st->done.is_set() ? "stopped" : "started");
+  if (daemon()) out.append(" daemon");
+  if (auto id = st->started.load() ? ident() : std::nullopt) out.append(" ").append(std::to_string(*id));
+  out.append(")>");
+  return out;
 }
 
 std::ostream& operator<<(std::ostream& os, const Thread& t) { return os << t.repr(); }
@@ -558,6 +581,14 @@ std::uint64_t get_ident() noexcept { return static_cast<std::uint64_t>(::pthread
 
 pid_t get_native_id() noexcept { return cached_tid(); }
 
+std::size_t stack_size(std::size_t size) {
+  if (size != 0 && size < 32768)
+    throw ValueError("size not valid: " + std::to_string(size) + " bytes");
+  return g_stack_size.exchange(size, std::memory_order_relaxed);
+}
+
+std::size_t stack_size() noexcept { return g_stack_size.load(std::memory_order_relaxed); }
+
 void set_excepthook(std::function<void(const ExceptHookArgs&)> hook) {
   HookHolder& h = hooks();
   std::lock_guard g(h.mu);
@@ -582,3 +613,11 @@ void default_excepthook(const ExceptHookArgs& args) {
 }
 
 }  // namespace concur::threading
+
+namespace concur::detail {
+
+Thread* ThreadState::adopt(std::shared_ptr<ThreadState> s) {
+  return new Thread(Thread::AdoptTag{}, std::move(s));
+}
+
+}  // namespace concur::detail

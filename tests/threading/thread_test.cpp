@@ -8,6 +8,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -318,6 +319,50 @@ TEST(Thread, ForeignThreadGetsDummy) {
   EXPECT_EQ(th::active_count(), before);  // removed when that thread exited
 }
 
+TEST(Thread, ThreadsCreatedByADummyAreDaemon) {
+  bool daemon = false;
+  std::thread s([&] {
+    th::Thread t([] {});
+    daemon = t.daemon();  // Python: a _DummyThread is daemonic, and the flag is inherited
+  });
+  s.join();
+  EXPECT_TRUE(daemon);
+}
+
+struct Thrower : th::Thread {
+  Thrower() : Thread({.name = "thrower"}) {}
+  void run() override { throw concur::KeyError("missing"); }
+};
+
+TEST(Excepthook, SubclassRunExceptionToo) {
+  std::string type, name;
+  th::set_excepthook([&](const th::ExceptHookArgs& a) {
+    type = a.exc_type;
+    name = a.thread->name();
+  });
+  Thrower t;
+  t.start();
+  t.join();
+  th::set_excepthook({});
+  EXPECT_EQ(type, "concur::KeyError");
+  EXPECT_EQ(name, "thrower");
+}
+
+TEST(Excepthook, GetReturnsInstalledOrDefault) {
+  EXPECT_TRUE(static_cast<bool>(th::get_excepthook()));
+  int calls = 0;
+  th::set_excepthook([&](const th::ExceptHookArgs&) { ++calls; });
+  th::get_excepthook()(th::ExceptHookArgs{});
+  th::set_excepthook({});
+  EXPECT_EQ(calls, 1);
+  testing::internal::CaptureStderr();
+  th::ExceptHookArgs args;
+  args.exc_type = "X";
+  args.what = "y";
+  th::get_excepthook()(args);  // the default again; no thread given: the caller's name
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "Exception in thread MainThread:\nX: y\n");
+}
+
 TEST(Thread, NamesReachTheOs) {
   Event named, go;
   pid_t tid = 0;
@@ -475,6 +520,77 @@ TEST(Thread, ThreadsRunInParallelAndAllResultsArrive) {
     const long n = 1000L * i;
     EXPECT_EQ(results[static_cast<std::size_t>(i)], n * (n + 1) / 2);
   }
+}
+
+TEST(Thread, StackSize) {
+  EXPECT_EQ(th::stack_size(), 0u);
+  try {
+    (void)th::stack_size(1000);
+    FAIL() << "no exception";
+  } catch (const concur::ValueError& e) {
+    EXPECT_STREQ(e.what(), "size not valid: 1000 bytes");
+  }
+  EXPECT_EQ(th::stack_size(256 * 1024), 0u);
+  std::size_t seen = 0;
+  th::Thread t([&] {
+    pthread_attr_t attr;
+    pthread_getattr_np(pthread_self(), &attr);
+    pthread_attr_getstacksize(&attr, &seen);
+    pthread_attr_destroy(&attr);
+  });
+  t.start();
+  t.join();
+  EXPECT_EQ(th::stack_size(0), 256u * 1024);
+  EXPECT_GE(seen, 256u * 1024);  // sanitizers add their own reserve on top
+  EXPECT_LT(seen, 8u << 20);     // and not the 8 MiB default
+}
+
+TEST(Thread, StartFailureIsRuntimeErrorAndRetryable) {
+  const std::size_t before = th::active_count();
+  (void)th::stack_size(std::size_t{1} << 46);  // 64 TiB: no stack can be mapped
+  std::atomic<int> ran{0};
+  th::Thread t([&] { ++ran; });
+  try {
+    t.start();
+    FAIL() << "no exception";
+  } catch (const concur::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "can't start new thread");
+  }
+  (void)th::stack_size(0);
+  EXPECT_FALSE(t.is_alive());
+  EXPECT_FALSE(t.ident().has_value());
+  EXPECT_EQ(th::active_count(), before);
+  t.start();  // a failed start did not count
+  t.join();
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(Thread, RegistryUnderConcurrentStartsAndEnumerates) {
+  const std::size_t before = th::active_count();
+  std::atomic<bool> stop{false};
+  std::atomic<long> ran{0};
+  std::thread observer([&] {
+    // Only the list itself: the creators destroy their Thread objects right after join, so
+    // dereferencing another thread's pointer here would be a use-after-free by contract.
+    while (!stop.load()) {
+      for (th::Thread* t : th::enumerate()) EXPECT_NE(t, nullptr);
+      EXPECT_GE(th::active_count(), 1u);
+    }
+  });
+  std::vector<std::thread> creators;
+  for (int c = 0; c < 3; ++c)
+    creators.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        th::Thread t([&] { ++ran; });
+        t.start();
+        if (i % 2) t.join(); else (void)t.join(std::chrono::seconds(30));
+      }
+    });
+  for (auto& c : creators) c.join();
+  stop = true;
+  observer.join();
+  EXPECT_EQ(ran.load(), 300);
+  EXPECT_EQ(th::active_count(), before);
 }
 
 // ---- behaviour at process exit, run in a re-executed copy of this binary ----

@@ -10,6 +10,9 @@
 // cache (no lock, no allocation) when one Local is used in a loop; otherwise a per-thread
 // hash lookup under an uncontended per-thread mutex. The first get() allocates.
 //
+// Fork: in a forked child the values of threads that did not survive the fork stay
+// allocated (like those threads' stacks) until the Local dies in the child.
+//
 // Thread-safety: get()/has_value()/reset() concern only the calling thread's value and may
 // run in many threads at once. Destroying a Local while another thread is inside get() on it
 // is a data race (as for any object).
@@ -22,9 +25,7 @@
 #include <utility>
 #include <vector>
 
-namespace concur::threading {
-
-namespace detail {
+namespace concur::detail {
 
 struct LocalRecord;  // one per thread that used any Local (src/threading/local.cpp)
 
@@ -50,7 +51,9 @@ class LocalCore {
   std::vector<std::weak_ptr<LocalRecord>> records_;  // guarded by mu_
 };
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::threading {
 
 template <class T>
 class Local {

@@ -75,7 +75,9 @@ struct ExceptHookArgs {
   Thread* thread = nullptr;  // the thread that raised (valid during the hook call)
 };
 
-namespace detail {
+}  // namespace concur::threading
+
+namespace concur::detail {
 
 // Type-erased, move-only callable with its bound arguments (C++20 has no
 // std::move_only_function). Allocated once per Thread at construction.
@@ -101,9 +103,11 @@ std::unique_ptr<TargetBase> make_target(F&& f, A&&... a) {
                                                                        std::forward<A>(a)...);
 }
 
-struct ThreadState;  // defined in src/threading/thread.cpp
+struct ThreadState;  // defined in src/threading/thread_state.hpp
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::threading {
 
 class Thread {
  public:
@@ -128,7 +132,8 @@ class Thread {
   virtual ~Thread();
 
   // Starts the thread. Throws RuntimeError("threads can only be started once") on a second
-  // call, OSError if the OS refuses a thread (EAGAIN). Returns without waiting for the new
+  // call, RuntimeError("can't start new thread") if the OS refuses one (EAGAIN, no memory
+  // for the stack; the Thread may then be started again). Returns without waiting for the new
   // thread to be scheduled; is_alive() is true from here until run() returns.
   void start();
 
@@ -200,6 +205,13 @@ std::uint64_t get_ident() noexcept;
 // gettid() of the caller (Python's get_native_id). Cached per thread, no syscall after the
 // first call.
 pid_t get_native_id() noexcept;
+
+// Python's threading.stack_size(): the stack size used for threads started from now on
+// (0 = the system default, 8 MiB here). Returns the previous value. Throws
+// ValueError("size not valid: N bytes") below 32 KiB (except 0), as Python does.
+std::size_t stack_size(std::size_t size);
+// The current setting (0 = system default).
+std::size_t stack_size() noexcept;
 
 // Replaces the hook called with an exception that escapes run(); an empty function restores
 // the default. Thread-safe. If the hook itself throws, "Exception in threading.excepthook:"
