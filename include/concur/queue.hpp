@@ -57,7 +57,7 @@ using concur::detail::Scope;
 // Spin rounds on the item count before a get/put sleeps. 200 rounds of `pause` are ~2-8 us,
 // under the 12-16 us a futex sleep/wake round trip costs on this machine (bench/README.md);
 // in the 2-thread queue benchmark this keeps the consumer awake between bursts.
-inline constexpr int kSpinGet = 200;
+inline constexpr int kSpinGet = 1000;
 
 template <class Rep, class Period>
 void check_timeout(std::chrono::duration<Rep, Period> d) {
@@ -193,6 +193,7 @@ template <class T, class Store, bool kTrackTasks>
 class Core {
  public:
   explicit Core(std::size_t maxsize) noexcept : maxsize_(maxsize) {}
+  // (operator new honours the 64-byte alignment of a heap-allocated queue: C++17 aligned new)
   Core(const Core&) = delete;
   Core& operator=(const Core&) = delete;
 
@@ -337,19 +338,32 @@ class Core {
 
  private:
   template <class Pred>
+  // Polls pred with exponential backoff (1, 2, 4 ... 64 pauses between polls) for about
+  // kSpinGet pauses in all. Sparse polling matters as much as spinning: a consumer that
+  // reads the item count on every pause keeps stealing the cache line the producer is
+  // writing, and the two threads then advance in lock-step, one contended lock per item.
   static void spin_while(Pred pred) noexcept {
-    for (int i = 0; i < kSpinGet && pred(); ++i) concur::detail::cpu_relax();
+    int spent = 0;
+    for (int gap = 1; spent < kSpinGet; gap = gap < 64 ? gap * 2 : 64) {
+      if (!pred()) return;
+      for (int i = 0; i < gap; ++i) concur::detail::cpu_relax();
+      spent += gap;
+    }
   }
 
-  mutable BasicLock<Scope::Private> lock_;
+  // Layout: everything a put/get pair writes shares ONE cache line (lock, wait words, count,
+  // the FIFO ring's indices: 64 bytes), so a hand-off between two threads moves one line
+  // instead of two; maxsize (read-only) and the task accounting (written by put and
+  // task_done only) each get a line of their own.
+  alignas(64) mutable BasicLock<Scope::Private> lock_;
+  std::atomic<bool> shutdown_{false};   // written under lock_
   CondWord<Scope::Private> not_empty_;
   CondWord<Scope::Private> not_full_;
-  CondWord<Scope::Private> all_done_;
-  const std::size_t maxsize_;
   std::atomic<std::size_t> count_{0};   // mirror of store_.size() for lock-free reads
-  std::atomic<bool> shutdown_{false};   // written under lock_
-  std::size_t unfinished_ = 0;          // guarded by lock_
   Store store_;                         // guarded by lock_
+  alignas(64) const std::size_t maxsize_;  // read by both sides, never written
+  alignas(64) std::size_t unfinished_ = 0;  // guarded by lock_; written by every put
+  CondWord<Scope::Private> all_done_;
 };
 
 // Queue, LifoQueue and PriorityQueue: Python's queue.Queue interface over a storage order.
