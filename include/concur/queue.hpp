@@ -20,10 +20,10 @@
 // Memory ordering: a put happens-before the get that returns that item; each task_done
 // happens-before the join it releases.
 // Performance: state is guarded by one futex lock (detail::BasicLock: one CAS to take, one
-// exchange to release, uncontended). A get on an empty queue (put on a full one) spins up to
-// kSpinGet rounds on the item count before sleeping, because a sleep/wake round trip costs
-// 12-16 us here while a hand-off seen by a spinning thread costs ~0.2 us; FUTEX_WAKE is made
-// only when a thread sleeps. The FIFO is a ring buffer that grows geometrically and never
+// exchange to release, uncontended). A get on an empty queue (put on a full one) polls the
+// item count for up to kSpinGet `pause` rounds before sleeping, because a sleep/wake round
+// trip costs 12-16 us here while a hand-off seen by a spinning thread costs ~0.2 us;
+// FUTEX_WAKE is made only when a thread sleeps. The FIFO is a ring buffer that grows geometrically and never
 // shrinks, so steady-state put/get do not allocate.
 // When not to use: for one producer and one consumer of trivially copyable items at the
 // highest rates a lock-free SPSC ring is faster; these queues favour Python's full semantics.
@@ -54,9 +54,10 @@ using concur::detail::Clock;
 using concur::detail::CondWord;
 using concur::detail::Scope;
 
-// Spin rounds on the item count before a get/put sleeps. 200 rounds of `pause` are ~2-8 us,
-// under the 12-16 us a futex sleep/wake round trip costs on this machine (bench/README.md);
-// in the 2-thread queue benchmark this keeps the consumer awake between bursts.
+// `pause` rounds a get (put) spends polling the item count before it sleeps: 1000 rounds,
+// polled with backoff (see spin_while), are ~10-40 us, about the 12-16 us a futex sleep/wake
+// round trip costs on this machine (bench/README.md); in the 2-thread queue benchmark this
+// keeps the consumer awake between bursts.
 inline constexpr int kSpinGet = 1000;
 
 template <class Rep, class Period>
