@@ -4,9 +4,9 @@
 // (run by bench/run.sh). Each iteration moves kN longs from a producer thread to the
 // consumer (this thread) and checks the sum; items/s = put+get pairs per second.
 #include <benchmark/benchmark.h>
-#include <concur/queue.hpp>
 #include <tbb/concurrent_queue.h>
 
+#include <concur/queue.hpp>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -93,5 +93,9 @@ void BM_tbb_concurrent_bounded_queue(benchmark::State& state) {
 BENCHMARK(BM_concur_Queue)->Arg(0)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_concur_SimpleQueue)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_limit_mutex_condvar)->Arg(0)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_tbb_concurrent_bounded_queue)->Arg(0)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_tbb_concurrent_bounded_queue)
+    ->Arg(0)
+    ->Arg(1024)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -5,15 +5,14 @@
 //  * throughput: 100k no-op submits, then wait for all (items/s = tasks/s).
 //  * latency: sequential submit().result() (time per task).
 #include <benchmark/benchmark.h>
-#include <concur/futures.hpp>
-#include <tbb/global_control.h>
-#include <tbb/task_group.h>
-
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <tbb/global_control.h>
+#include <tbb/task_group.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <concur/futures.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -188,8 +187,14 @@ void BM_limit_futex_pingpong(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_concur_ThreadPoolExecutor_throughput)->Arg(2)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_concur_ThreadPoolExecutor_throughput_each)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_concur_ThreadPoolExecutor_throughput)
+    ->Arg(2)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_concur_ThreadPoolExecutor_throughput_each)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_limit_minimal_pool_throughput)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_tbb_task_group_throughput)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_concur_submit_result_latency)->UseRealTime()->Unit(benchmark::kMillisecond);

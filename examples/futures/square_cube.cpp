@@ -10,10 +10,9 @@
 //           time.sleep(1)
 //           if n == num-1: print('square', n, n*n)
 //   t1 = threading.Thread(target=square, args=(numbers,)); t2 = ...(target=cube ...)
+#include <chrono>
 #include <concur/futures.hpp>
 #include <concur/threading.hpp>
-
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -67,8 +66,7 @@ int main() {
   t2.join();
   const double threads_only = seconds_since(start);
   cube(ns);  // the notes call cube() once more after the joins
-  std::printf("two threads: %.2f s (threads alone %.2f s)\n\n", seconds_since(start),
-              threads_only);
+  std::printf("two threads: %.2f s (threads alone %.2f s)\n\n", seconds_since(start), threads_only);
 
   start = std::chrono::steady_clock::now();
   {

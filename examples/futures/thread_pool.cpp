@@ -7,11 +7,10 @@
 //       fs = [ex.submit(fetch, url) for url in urls]
 //       for f in as_completed(fs): print(f.result())
 //       print(list(ex.map(len, urls)))
+#include <chrono>
 #include <concur/futures.hpp>
 #include <concur/logging.hpp>
 #include <concur/threading.hpp>
-
-#include <chrono>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -47,7 +46,8 @@ int main() {
 
   // map: results in input order, lazily, a bounded window in flight.
   std::cout << "map:";
-  for (std::size_t n : ex.map([](const std::string& u) { return u.size(); }, urls)) std::cout << " " << n;
+  for (std::size_t n : ex.map([](const std::string& u) { return u.size(); }, urls))
+    std::cout << " " << n;
   std::cout << "\n";
 
   // A task that raises: the exception comes back through result().

@@ -16,7 +16,6 @@
 //   print('All work completed')
 #include <concur/queue.hpp>
 #include <concur/threading.hpp>
-
 #include <iostream>
 #include <string>
 

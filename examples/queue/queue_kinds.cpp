@@ -7,7 +7,6 @@
 //   while not q.empty(): print(q.get())
 //   print(ql)
 #include <concur/queue.hpp>
-
 #include <iostream>
 #include <string>
 #include <utility>

@@ -12,7 +12,6 @@
 //           q.task_done()
 #include <concur/queue.hpp>
 #include <concur/threading.hpp>
-
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -29,7 +28,8 @@ int main() {
     for (;;) {
       std::optional<int> item = q.get();
       if (!item) break;  // the None sentinel
-      std::cout << ("스레드 " + std::to_string(num + 1) + ": 처리 완료 " + std::to_string(*item) + "\n")
+      std::cout << ("스레드 " + std::to_string(num + 1) + ": 처리 완료 " + std::to_string(*item) +
+                    "\n")
                 << std::flush;
       q.task_done();
     }

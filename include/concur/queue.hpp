@@ -23,15 +23,11 @@
 // exchange to release, uncontended). A get on an empty queue (put on a full one) polls the
 // item count for up to kSpinGet `pause` rounds before sleeping, because a sleep/wake round
 // trip costs 12-16 us here while a hand-off seen by a spinning thread costs ~0.2 us;
-// FUTEX_WAKE is made only when a thread sleeps. The FIFO is a ring buffer that grows geometrically and never
-// shrinks, so steady-state put/get do not allocate.
-// When not to use: for one producer and one consumer of trivially copyable items at the
-// highest rates a lock-free SPSC ring is faster; these queues favour Python's full semantics.
+// FUTEX_WAKE is made only when a thread sleeps. The FIFO is a ring buffer that grows geometrically
+// and never shrinks, so steady-state put/get do not allocate. When not to use: for one producer and
+// one consumer of trivially copyable items at the highest rates a lock-free SPSC ring is faster;
+// these queues favour Python's full semantics.
 #pragma once
-
-#include "concur/detail/cond_word.hpp"
-#include "concur/detail/futex.hpp"
-#include "concur/errors.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -44,6 +40,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "concur/detail/cond_word.hpp"
+#include "concur/detail/futex.hpp"
+#include "concur/errors.hpp"
 
 namespace concur::queue {
 
@@ -357,12 +357,12 @@ class Core {
   // instead of two; maxsize (read-only) and the task accounting (written by put and
   // task_done only) each get a line of their own.
   alignas(64) mutable BasicLock<Scope::Private> lock_;
-  std::atomic<bool> shutdown_{false};   // written under lock_
+  std::atomic<bool> shutdown_{false};  // written under lock_
   CondWord<Scope::Private> not_empty_;
   CondWord<Scope::Private> not_full_;
-  std::atomic<std::size_t> count_{0};   // mirror of store_.size() for lock-free reads
-  Store store_;                         // guarded by lock_
-  alignas(64) const std::size_t maxsize_;  // read by both sides, never written
+  std::atomic<std::size_t> count_{0};       // mirror of store_.size() for lock-free reads
+  Store store_;                             // guarded by lock_
+  alignas(64) const std::size_t maxsize_;   // read by both sides, never written
   alignas(64) std::size_t unfinished_ = 0;  // guarded by lock_; written by every put
   CondWord<Scope::Private> all_done_;
 };
@@ -484,17 +484,23 @@ class BasicQueue {
   template <class U>
   void put_checked(U&& item, bool block, const Clock::time_point* dl) {
     switch (core_.put(std::forward<U>(item), block, dl)) {
-      case Status::Ok: return;
-      case Status::Unavailable: throw Full();
-      case Status::ShutDown: throw ShutDown();
+      case Status::Ok:
+        return;
+      case Status::Unavailable:
+        throw Full();
+      case Status::ShutDown:
+        throw ShutDown();
     }
   }
   T get_checked(bool block, const Clock::time_point* dl) {
     std::optional<T> out;
     switch (core_.get(out, block, dl)) {
-      case Status::Ok: break;
-      case Status::Unavailable: throw Empty();
-      case Status::ShutDown: throw ShutDown();
+      case Status::Ok:
+        break;
+      case Status::Unavailable:
+        throw Empty();
+      case Status::ShutDown:
+        throw ShutDown();
     }
     return std::move(*out);
   }

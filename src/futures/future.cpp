@@ -2,8 +2,7 @@
 // callbacks, waiters, messages.
 #include "concur/futures/future.hpp"
 
-#include "concur/logging.hpp"
-
+#include <cxxabi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +11,7 @@
 #include <cstdio>
 #include <typeinfo>
 
-#include <cxxabi.h>
+#include "concur/logging.hpp"
 
 namespace concur::futures::detail {
 
@@ -56,12 +55,18 @@ std::string exception_what(const std::exception_ptr& e) {
 
 const char* state_name(State s) noexcept {
   switch (s) {
-    case State::Pending: return "PENDING";
-    case State::Running: return "RUNNING";
-    case State::Finishing: return "FINISHED";
-    case State::Cancelled: return "CANCELLED";
-    case State::CancelledAndNotified: return "CANCELLED_AND_NOTIFIED";
-    case State::Finished: return "FINISHED";
+    case State::Pending:
+      return "PENDING";
+    case State::Running:
+      return "RUNNING";
+    case State::Finishing:
+      return "FINISHED";
+    case State::Cancelled:
+      return "CANCELLED";
+    case State::CancelledAndNotified:
+      return "CANCELLED_AND_NOTIFIED";
+    case State::Finished:
+      return "FINISHED";
   }
   return "?";
 }
@@ -88,8 +93,9 @@ bool StateBase::cancel() {
     const State st = static_cast<State>(s & kStateMask);
     if (st == State::Cancelled || st == State::CancelledAndNotified) return true;
     if (st != State::Pending) return false;  // running, finishing or finished
-    if (state_.compare_exchange_weak(s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Cancelled),
-                                     std::memory_order_acq_rel, std::memory_order_acquire))
+    if (state_.compare_exchange_weak(
+            s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Cancelled),
+            std::memory_order_acq_rel, std::memory_order_acquire))
       break;
   }
   after_done(s);
@@ -125,8 +131,9 @@ std::uint32_t StateBase::claim() {
       }
       throw InvalidStateError(msg);
     }
-    if (state_.compare_exchange_weak(s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Finishing),
-                                     std::memory_order_acq_rel, std::memory_order_acquire))
+    if (state_.compare_exchange_weak(
+            s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Finishing),
+            std::memory_order_acq_rel, std::memory_order_acquire))
       return s & kStateMask;
   }
 }
@@ -147,8 +154,9 @@ void StateBase::set_exception(std::exception_ptr e) {
 void StateBase::publish_finished() noexcept {
   // Flags may be added while FINISHING (a waiter registering): keep them.
   std::uint32_t s = state_.load(std::memory_order_relaxed);
-  while (!state_.compare_exchange_weak(s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Finished),
-                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  while (!state_.compare_exchange_weak(
+      s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Finished), std::memory_order_acq_rel,
+      std::memory_order_relaxed)) {
   }
   after_done(s);
 }
@@ -316,11 +324,17 @@ std::string StateBase::repr() const {
   std::string r = std::string("<Future at ") + addr + " state=";
   const State s = state();
   switch (s) {
-    case State::Pending: r += "pending"; break;
+    case State::Pending:
+      r += "pending";
+      break;
     case State::Running:
-    case State::Finishing: r += "running"; break;
+    case State::Finishing:
+      r += "running";
+      break;
     case State::Cancelled:
-    case State::CancelledAndNotified: r += "cancelled"; break;
+    case State::CancelledAndNotified:
+      r += "cancelled";
+      break;
     case State::Finished:
       r += "finished";
       if (exc_) {
@@ -340,7 +354,9 @@ std::exception_ptr StateBase::exception_after_done() const {
   return exc_;
 }
 
-void StateBase::throw_cancelled() const { throw CancelledError(); }
+void StateBase::throw_cancelled() const {
+  throw CancelledError();
+}
 
 void MultiWaiter::notify(StateBase& s) noexcept {
   lock_.lock();

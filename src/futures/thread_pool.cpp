@@ -2,11 +2,6 @@
 // by one futex lock), the workers, shutdown, the broken state and the helping wait.
 #include "concur/futures/thread_pool.hpp"
 
-#include "concur/detail/cond_word.hpp"
-#include "concur/detail/futex.hpp"
-#include "concur/detail/runtime.hpp"
-#include "concur/threading/thread.hpp"
-
 #include <pthread.h>
 #include <unistd.h>
 
@@ -14,6 +9,11 @@
 #include <atomic>
 #include <thread>
 #include <vector>
+
+#include "concur/detail/cond_word.hpp"
+#include "concur/detail/futex.hpp"
+#include "concur/detail/runtime.hpp"
+#include "concur/threading/thread.hpp"
 
 namespace concur::futures {
 
@@ -167,8 +167,7 @@ class PoolCore final : public WaitHelper {
         run_task(t);
         continue;
       }
-      if (!sleep_unless([&] { return ready() || !looks_empty(); }, deadline))
-        return ready();
+      if (!sleep_unless([&] { return ready() || !looks_empty(); }, deadline)) return ready();
     }
   }
   // Wakes every sleeping worker and helper so they re-check their conditions.
@@ -344,9 +343,9 @@ class PoolCore final : public WaitHelper {
         }
         concur::detail::cpu_relax();
       }
-      spin_budget_.store(found ? std::min(budget * 2, kWorkerSpin)
-                               : std::max(budget / 2, kWorkerSpinMin),
-                         std::memory_order_relaxed);
+      spin_budget_.store(
+          found ? std::min(budget * 2, kWorkerSpin) : std::max(budget / 2, kWorkerSpinMin),
+          std::memory_order_relaxed);
       spinner_.store(false, std::memory_order_seq_cst);
     }
     for (;;) {
@@ -457,14 +456,20 @@ void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {
   core_->shutdown(wait, cancel_futures);
 }
 
-void ThreadPoolExecutor::push(detail::StateBase* task) { core_->push(task); }
+void ThreadPoolExecutor::push(detail::StateBase* task) {
+  core_->push(task);
+}
 
-int ThreadPoolExecutor::max_workers() const noexcept { return core_->max_workers(); }
+int ThreadPoolExecutor::max_workers() const noexcept {
+  return core_->max_workers();
+}
 
 const std::string& ThreadPoolExecutor::thread_name_prefix() const noexcept {
   return core_->prefix();
 }
 
-std::size_t ThreadPoolExecutor::num_threads() const { return core_->num_threads(); }
+std::size_t ThreadPoolExecutor::num_threads() const {
+  return core_->num_threads();
+}
 
 }  // namespace concur::futures

@@ -3,8 +3,6 @@
 // Ports CPython test_future (test_cancel, test_result_with_timeout, ...), test_wait
 // (first_completed, first_exception, timeout) and test_as_completed.
 // concur-test: timeout=60
-#include "concur/futures.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,6 +12,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "concur/futures.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 // A task's exception lives in an exception_ptr shared by the worker (which may drop the
@@ -207,8 +207,8 @@ TEST(Future, ThrowingCallbackIsLoggedNotPropagated) {
   f.add_done_callback([&](cf::Future<int>&) { ++after; });
   testing::internal::CaptureStderr();
   EXPECT_NO_THROW(f.set_result(1));
-  EXPECT_NO_THROW(f.add_done_callback(
-      [](cf::Future<int>&) { throw concur::ValueError("late boom"); }));
+  EXPECT_NO_THROW(
+      f.add_done_callback([](cf::Future<int>&) { throw concur::ValueError("late boom"); }));
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(after, 1);  // later callbacks still ran
   EXPECT_NE(err.find("exception calling callback for <Future at"), std::string::npos) << err;
@@ -219,9 +219,7 @@ TEST(Future, ThrowingCallbackIsLoggedNotPropagated) {
 TEST(Future, CallbackMayDropLastHandle) {
   auto* holder = new cf::Future<int>();
   int calls = 0;
-  holder->add_done_callback([&](cf::Future<int>&) {
-    ++calls;
-  });
+  holder->add_done_callback([&](cf::Future<int>&) { ++calls; });
   cf::Future<int> producer = *holder;
   delete holder;
   producer.set_result(1);

@@ -4,21 +4,21 @@
 // (test_cancel_futures, test_run_after_shutdown) and executor test_map_exception /
 // test_map_timeout.
 // concur-test: timeout=120
-#include "concur/futures.hpp"
-#include "concur/threading.hpp"
-
 #include <gtest/gtest.h>
 #include <pthread.h>
 
 #include <atomic>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "concur/futures.hpp"
+#include "concur/threading.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 // A task's exception lives in an exception_ptr shared by the worker (which may drop the
@@ -195,8 +195,7 @@ TEST(ThreadPool, InitializerRunsInEveryWorker) {
   {
     cf::ThreadPoolExecutor ex(2, {.initializer = [&inits] { ++inits; }});
     std::vector<cf::Future<void>> fs;
-    for (int i = 0; i < 20; ++i)
-      fs.push_back(ex.submit([] { std::this_thread::sleep_for(1ms); }));
+    for (int i = 0; i < 20; ++i) fs.push_back(ex.submit([] { std::this_thread::sleep_for(1ms); }));
     (void)cf::wait(fs);
     EXPECT_EQ(static_cast<std::size_t>(inits.load()), ex.num_threads());
   }
@@ -222,8 +221,7 @@ TEST(ThreadPool, FailingInitializerBreaksThePool) {
       (void)f.result(30s);
       FAIL() << "expected BrokenThreadPool";
     } catch (const cf::BrokenThreadPool& e) {
-      EXPECT_STREQ(e.what(),
-                   "A thread initializer failed, the thread pool is not usable anymore");
+      EXPECT_STREQ(e.what(), "A thread initializer failed, the thread pool is not usable anymore");
     }
   }
   EXPECT_THROW((void)ex.submit([] { return 1; }), cf::BrokenExecutor);
@@ -238,11 +236,12 @@ TEST(ThreadPool, MapResultsInOrder) {
   std::vector<int> in(100);
   for (int i = 0; i < 100; ++i) in[static_cast<std::size_t>(i)] = i;
   std::vector<int> out;
-  for (int v : ex.map([](int x) {
-         if (x % 7 == 0) std::this_thread::sleep_for(200us);  // finish out of order
-         return x * x;
-       },
-                      in))
+  for (int v : ex.map(
+           [](int x) {
+             if (x % 7 == 0) std::this_thread::sleep_for(200us);  // finish out of order
+             return x * x;
+           },
+           in))
     out.push_back(v);
   ASSERT_EQ(out.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)], i * i);
@@ -372,10 +371,11 @@ TEST(ThreadPool, CancelRacesWithWorkers) {
     cf::ThreadPoolExecutor ex(2);
     std::atomic<int> ran{0};
     std::vector<cf::Future<int>> fs;
-    for (int i = 0; i < 200; ++i) fs.push_back(ex.submit([&ran, i] {
-      ++ran;
-      return i;
-    }));
+    for (int i = 0; i < 200; ++i)
+      fs.push_back(ex.submit([&ran, i] {
+        ++ran;
+        return i;
+      }));
     int cancelled = 0;
     for (auto& f : fs)
       if (f.cancel()) ++cancelled;

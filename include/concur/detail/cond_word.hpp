@@ -18,11 +18,11 @@
 // Lifetime: trivially destructible, pointer-free (usable in shared memory with Scope::Shared).
 #pragma once
 
-#include "concur/detail/futex.hpp"
-
 #include <atomic>
 #include <climits>
 #include <cstdint>
+
+#include "concur/detail/futex.hpp"
 
 namespace concur::detail {
 
@@ -56,7 +56,8 @@ class CondWord {
   // until the next notification: one spare FUTEX_WAKE, never a lost one.
   int prepare_notify(int n = 1) noexcept {
     if (waiters_ == 0) return 0;
-    const std::uint32_t k = static_cast<std::uint32_t>(n) < waiters_ ? static_cast<std::uint32_t>(n) : waiters_;
+    const std::uint32_t k =
+        static_cast<std::uint32_t>(n) < waiters_ ? static_cast<std::uint32_t>(n) : waiters_;
     waiters_ -= k;
     seq_.fetch_add(1, std::memory_order_relaxed);
     return static_cast<int>(k);

@@ -15,9 +15,6 @@
 // workers and must tolerate that (as in Python).
 #pragma once
 
-#include "concur/errors.hpp"
-#include "concur/futures/future.hpp"
-
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -29,6 +26,9 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+#include "concur/errors.hpp"
+#include "concur/futures/future.hpp"
 
 namespace concur::futures::detail {
 
@@ -73,9 +73,7 @@ class MapResult {
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) {
-      return it.at_end();
-    }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
 
    private:
     friend class MapResult;

@@ -38,10 +38,6 @@
 // sleeps, since a short task often finishes within the 12-16 us a sleep/wake would cost.
 #pragma once
 
-#include "concur/detail/cond_word.hpp"
-#include "concur/detail/futex.hpp"
-#include "concur/errors.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -59,6 +55,10 @@
 #include <variant>
 #include <vector>
 
+#include "concur/detail/cond_word.hpp"
+#include "concur/detail/futex.hpp"
+#include "concur/errors.hpp"
+
 namespace concur::futures {
 
 template <class T>
@@ -70,7 +70,7 @@ enum class ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 // Keyword arguments shared by ThreadPoolExecutor and ProcessPoolExecutor (this member
 // order). A thread pool rejects max_tasks_per_child with ValueError.
 struct ExecutorOptions {
-  std::function<void()> initializer{};               // run once in every worker; throws -> broken pool
+  std::function<void()> initializer{};  // run once in every worker; throws -> broken pool
   std::optional<std::size_t> max_tasks_per_child{};  // process pools only
   std::string thread_name_prefix{};                  // "" -> "ThreadPoolExecutor-N"
 };
@@ -236,7 +236,7 @@ class StateBase {
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<std::uint32_t> state_{static_cast<std::uint32_t>(State::Pending)};
   mutable BasicLock<Scope::Private> lock_;
-  std::exception_ptr exc_;                        // written before FINISHED is published
+  std::exception_ptr exc_;  // written before FINISHED is published
   // Registered waiters and callbacks, allocated on first registration (most futures never
   // get any; keeping them out of line keeps a task's state small). Guarded by lock_.
   struct Listeners {
@@ -351,16 +351,15 @@ class MultiWaiter final : public Waiter {
         MultiWaiter* self;
         P* pred;
       } ctx{this, &pred};
-      return helper_->help_until(
-          ReadyFn{[](const void* p) {
-                    auto* c = static_cast<const Ctx*>(p);
-                    c->self->lock_.lock();
-                    const bool r = (*c->pred)();
-                    c->self->lock_.unlock();
-                    return r;
-                  },
-                  &ctx},
-          deadline);
+      return helper_->help_until(ReadyFn{[](const void* p) {
+                                           auto* c = static_cast<const Ctx*>(p);
+                                           c->self->lock_.lock();
+                                           const bool r = (*c->pred)();
+                                           c->self->lock_.unlock();
+                                           return r;
+                                         },
+                                         &ctx},
+                                 deadline);
     }
     lock_.lock();
     while (!pred()) {
@@ -393,11 +392,10 @@ struct is_future<Future<T>> : std::true_type {};
 
 template <class R>
 concept FutureRange = std::ranges::input_range<R> &&
-                      is_future<std::remove_cvref_t<std::ranges::range_reference_t<R>>>::value;
+    is_future<std::remove_cvref_t<std::ranges::range_reference_t<R>>>::value;
 
 template <class R>
-using future_value_t =
-    typename std::remove_cvref_t<std::ranges::range_reference_t<R>>::value_type;
+using future_value_t = typename std::remove_cvref_t<std::ranges::range_reference_t<R>>::value_type;
 
 }  // namespace detail
 
@@ -483,19 +481,14 @@ class Future {
   bool set_running_or_notify_cancel() const { return st()->set_running_or_notify_cancel(); }
   // Completes with a value; InvalidStateError if already cancelled or finished.
   template <class U = T>
-    requires(!std::is_void_v<U>)
-  void set_result(U&& value) const {
+  requires(!std::is_void_v<U>) void set_result(U&& value) const {
     st()->set_value(std::forward<U>(value));
   }
-  void set_result() const
-    requires std::is_void_v<T>
-  {
-    st()->set_value();
-  }
+  void set_result() const requires std::is_void_v<T> { st()->set_value(); }
   // Completes with an exception; InvalidStateError if already cancelled or finished.
   void set_exception(std::exception_ptr e) const { st()->set_exception(std::move(e)); }
   template <class E>
-    requires std::is_base_of_v<std::exception, std::decay_t<E>>
+  requires std::is_base_of_v<std::exception, std::decay_t<E>>
   void set_exception(E&& e) const {
     st()->set_exception(std::make_exception_ptr(std::forward<E>(e)));
   }
@@ -717,9 +710,7 @@ class AsCompleted {
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) {
-      return it.at_end();
-    }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
 
    private:
     friend class AsCompleted;

@@ -30,10 +30,6 @@
 // is faster; this pool is a FIFO with Python's semantics.
 #pragma once
 
-#include "concur/detail/executor_map.hpp"
-#include "concur/errors.hpp"
-#include "concur/futures/future.hpp"
-
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -42,6 +38,10 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include "concur/detail/executor_map.hpp"
+#include "concur/errors.hpp"
+#include "concur/futures/future.hpp"
 
 namespace concur::futures {
 
@@ -57,7 +57,8 @@ class ThreadPoolExecutor {
   // max_workers <= 0 -> ValueError("max_workers must be greater than 0");
   // options.max_tasks_per_child set -> ValueError (thread pools do not support it).
   // Starts no thread yet.
-  explicit ThreadPoolExecutor(int max_workers = default_max_workers(), ExecutorOptions options = {});
+  explicit ThreadPoolExecutor(int max_workers = default_max_workers(),
+                              ExecutorOptions options = {});
   explicit ThreadPoolExecutor(ExecutorOptions options);
   ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
   ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
