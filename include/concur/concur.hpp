@@ -2,6 +2,8 @@
 #pragma once
 
 #include "concur/errors.hpp"
+#include "concur/futures.hpp"
 #include "concur/logging.hpp"
 #include "concur/multiprocessing.hpp"
+#include "concur/queue.hpp"
 #include "concur/threading.hpp"
