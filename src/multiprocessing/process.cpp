@@ -92,6 +92,12 @@ struct State {
   bool method_fixed = false;           // Python's "context has already been set"
   bool exit_hook = false;
   Process* self = nullptr;             // in a child: the Process it runs
+  struct Reaped {
+    std::string name;
+    pid_t pid;
+    int code;
+  };
+  std::vector<Reaped> pending_log;     // reaped under mu, logged after unlocking
 };
 
 void atfork_prepare();
@@ -109,9 +115,15 @@ State& st() {
 
 // Any fork() — ours or the user's — happens with mu held, so the child's copy is unlocked
 // and consistent (the forking thread owns it and releases it on both sides).
+// Lock order: mu is the innermost lock of concur. Nothing is acquired while holding it
+// except the runtime's name lock, and its atfork handler is registered before any other
+// module's (a priority-101 constructor runs before ordinary static initializers), so its
+// prepare handler runs last: the other modules' locks are taken before it, never after.
 void atfork_prepare() { st().mu.lock(); }
 void atfork_parent() { st().mu.unlock(); }
 void atfork_child() { st().mu.unlock(); }
+
+__attribute__((constructor(101))) void register_atfork_first() { (void)st(); }
 
 thread_local bool tls_in_target = false;  // this thread runs a child's run()
 
@@ -119,6 +131,7 @@ constexpr logging::Level kDebug = logging::Level::DEBUG;
 constexpr logging::Level kInfo = logging::Level::INFO;
 
 // A lifecycle record on the "multiprocessing" logger; two relaxed loads when it is off.
+// Never called with mu held (logging has its own lock).
 template <class... A>
 void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
   logging::Logger& lg = get_logger();
@@ -126,6 +139,28 @@ void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
   if (level == kDebug) lg.debug(fmt, args...);
   else lg.info(fmt, args...);
 }
+
+// Holds mu; on release, logs the children reaped meanwhile (outside the lock).
+class Guard {
+ public:
+  explicit Guard(State& s) : s_(s) { s_.mu.lock(); }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+  ~Guard() {
+    if (s_.pending_log.empty()) {
+      s_.mu.unlock();
+      return;
+    }
+    std::vector<State::Reaped> done;
+    done.swap(s_.pending_log);
+    s_.mu.unlock();
+    for (auto& r : done)
+      mp_log(kDebug, "process {} (pid {}) ended with exitcode {}", r.name, r.pid, r.code);
+  }
+
+ private:
+  State& s_;
+};
 
 void flush_all() noexcept {
   try {
@@ -196,7 +231,7 @@ bool poll_locked(State& s, ChildRecord& r) {
   } else {
     r.exitcode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
   }
-  mp_log(kDebug, "process {} (pid {}) ended with exitcode {}", r.name, r.pid, *r.exitcode);
+  if (get_logger().is_enabled_for(kDebug)) s.pending_log.push_back({r.name, r.pid, *r.exitcode});
   auto it = std::find_if(s.children.begin(), s.children.end(),
                          [&](const std::shared_ptr<ChildRecord>& c) { return c.get() == &r; });
   if (it != s.children.end()) s.children.erase(it);
@@ -236,7 +271,7 @@ bool wait_pidfd(int pidfd, const std::chrono::steady_clock::time_point* deadline
 void join_record(State& s, const std::shared_ptr<ChildRecord>& r) {
   for (;;) {
     {
-      std::lock_guard g(s.mu);
+      Guard g(s);
       if (poll_locked(s, *r) || r->pidfd < 0) return;
     }
     wait_pidfd(r->pidfd, nullptr);
@@ -257,7 +292,7 @@ void exit_children() {
   State& s = st();
   std::vector<std::shared_ptr<ChildRecord>> kids;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     reap_finished_locked(s);
     kids = s.children;
   }
@@ -268,7 +303,7 @@ void exit_children() {
     if (!k->daemon) continue;
     any_daemon = true;
     mp_log(kInfo, "calling terminate() for daemon {}", k->name);
-    std::lock_guard g(s.mu);
+    Guard g(s);
     if (!poll_locked(s, *k)) send_signal(*k, SIGTERM);
   }
   if (any_daemon) {
@@ -276,7 +311,7 @@ void exit_children() {
     for (auto& k : kids) {
       if (!k->daemon || k->pidfd < 0) continue;
       if (!wait_pidfd(k->pidfd, &deadline)) {
-        std::lock_guard g(s.mu);
+        Guard g(s);
         if (!poll_locked(s, *k)) send_signal(*k, SIGKILL);
       }
     }
@@ -365,7 +400,7 @@ std::string identity_name(const std::vector<unsigned>& id) {
 
 Process::Process(ProcessOptions options) : name_(std::move(options.name)), parent_pid_(::getpid()) {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   identity_ = s.identity;
   identity_.push_back(++s.counter);
   daemon_ = options.daemon.value_or(s.daemon);
@@ -374,7 +409,7 @@ Process::Process(ProcessOptions options) : name_(std::move(options.name)), paren
 
 Process::~Process() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (rec_) {
     rec_->owner = nullptr;
     poll_locked(s, *rec_);  // reap now if it can be (no zombie left behind)
@@ -404,7 +439,7 @@ void Process::start() {
   State& s = st();
   detail::ChildSetup setup;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     if (s.daemon) throw ProcessError("daemonic processes are not allowed to have children");
     reap_finished_locked(s);  // Python's _cleanup()
     s.method_fixed = true;
@@ -442,7 +477,7 @@ void Process::start() {
   rec->pid = pid;
   rec->pidfd = fd;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     s.children.push_back(rec);
     rec_ = std::move(rec);
   }
@@ -459,11 +494,11 @@ bool Process::join_until(std::chrono::steady_clock::time_point deadline) {
   State& s = st();
   for (;;) {
     {
-      std::lock_guard g(s.mu);
+      Guard g(s);
       if (poll_locked(s, *rec_)) return true;
     }
     if (!wait_pidfd(rec_->pidfd, &deadline)) {
-      std::lock_guard g(s.mu);
+      Guard g(s);
       return poll_locked(s, *rec_);
     }
   }
@@ -475,7 +510,7 @@ bool Process::is_alive() {
   if (s.self == this) return true;
   if (parent_pid_ != ::getpid()) throw ProcessError("can only test a child process");
   if (!rec_) return false;
-  std::lock_guard g(s.mu);
+  Guard g(s);
   return !poll_locked(s, *rec_);
 }
 
@@ -485,7 +520,7 @@ void Process::signal(int sig, const char* what) {
   if (!rec_) throw ProcessError(std::string("can only ") + what + " a started process");
   mp_log(kDebug, "calling {}() for process {}", what, name_);
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   send_signal(*rec_, sig);
 }
 
@@ -495,7 +530,7 @@ void Process::kill() { signal(SIGKILL, "kill"); }
 void Process::close() {
   if (closed_) return;
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (rec_) {
     if (parent_pid_ == ::getpid() && !poll_locked(s, *rec_))
       throw ValueError(
@@ -513,7 +548,7 @@ std::optional<int> Process::exitcode() {
   check_closed();
   if (!rec_) return std::nullopt;
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (parent_pid_ == ::getpid()) poll_locked(s, *rec_);
   return rec_->exitcode;
 }
@@ -526,12 +561,12 @@ std::optional<pid_t> Process::pid() const {
 }
 
 std::string Process::name() const {
-  std::lock_guard g(st().mu);
+  Guard g(st());
   return name_;
 }
 
 void Process::set_name(std::string name) {
-  std::lock_guard g(st().mu);
+  Guard g(st());
   name_ = std::move(name);
   if (rec_) rec_->name = name_;
 }
@@ -556,7 +591,7 @@ std::string Process::repr() const {
   std::string name;
   std::optional<pid_t> pid;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     name = name_;
     if (rec_) pid = rec_->pid;
     if (s.self == this) {
@@ -607,7 +642,7 @@ bool ProcessInfo::is_alive() const {
   State& s = st();
   pid_t parent;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     parent = s.parent_pid;
   }
   if (pid_ == parent) return ::getppid() == pid_;
@@ -630,21 +665,21 @@ std::ostream& operator<<(std::ostream& os, const ProcessInfo& p) { return os << 
 ProcessInfo current_process() {
   State& s = st();
   std::string name = rt::current_process_name();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   return ProcessInfo(std::move(name), ::getpid(), s.daemon,
                      s.parent_pid ? std::optional<pid_t>(s.parent_pid) : std::nullopt);
 }
 
 std::optional<ProcessInfo> parent_process() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (s.parent_pid == 0) return std::nullopt;
   return ProcessInfo(s.parent_name, s.parent_pid, false, std::nullopt);
 }
 
 std::vector<Process*> active_children() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   reap_finished_locked(s);
   std::vector<Process*> out;
   for (auto& k : s.children)
@@ -667,7 +702,7 @@ unsigned cpu_count() {
 
 void set_start_method(StartMethod method, bool force) {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (s.method_fixed && !force) throw RuntimeError("context has already been set");
   if (method != StartMethod::fork)
     throw ValueError("start method '" + to_string(method) + "' is not supported yet");
@@ -677,7 +712,7 @@ void set_start_method(StartMethod method, bool force) {
 
 StartMethod get_start_method() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   s.method_fixed = true;  // Python: asking fixes the default context
   return s.method;
 }
@@ -689,7 +724,7 @@ std::vector<StartMethod> get_all_start_methods() { return {StartMethod::fork}; }
   bool child;
   {
     State& s = st();
-    std::lock_guard g(s.mu);
+    Guard g(s);
     child = s.self != nullptr;
   }
   if (child) {  // another thread of a child: end the child now, like os._exit

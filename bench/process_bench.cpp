@@ -1,0 +1,66 @@
+// Process benchmarks: mp::Process start+join of an empty target against the OS limit
+// (fork()+_exit(0)+waitpid, bench/limits/l02_spawn.cpp), as the parent's resident memory
+// grows (the argument: MiB of heap the parent has touched before the loop; fork copies
+// the page tables, so both grow with it).
+// Python peer: bench/python/b03_mp_process_start.py (fork context, 2.8 ms here).
+// Targets (issue #4): <= 1.3x the fork limit (0.235 ms), >= 8x faster than Python.
+#include <benchmark/benchmark.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "concur/multiprocessing.hpp"
+
+namespace mp = concur::multiprocessing;
+
+namespace {
+
+// A heap of `mib` MiB, every page touched, kept alive while the benchmark runs.
+struct Ballast {
+  explicit Ballast(std::size_t mib) : size(mib << 20) {
+    if (size) {
+      data.reset(static_cast<char*>(std::malloc(size)));
+      std::memset(data.get(), 1, size);
+    }
+  }
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::size_t size;
+  std::unique_ptr<char, Free> data;
+};
+
+void BM_concur_Process_start_join(benchmark::State& state) {
+  Ballast ballast(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    mp::Process p([] {});
+    p.start();
+    p.join();
+    if (p.exitcode() != 0) state.SkipWithError("child failed");
+  }
+  state.counters["rss_MiB"] = static_cast<double>(state.range(0));
+}
+BENCHMARK(BM_concur_Process_start_join)->Arg(0)->Arg(16)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// The OS limit, as in bench/limits/l02_spawn.cpp.
+void BM_limit_fork_exit_waitpid(benchmark::State& state) {
+  Ballast ballast(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(0);
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) state.SkipWithError("child failed");
+  }
+  state.counters["rss_MiB"] = static_cast<double>(state.range(0));
+}
+BENCHMARK(BM_limit_fork_exit_waitpid)->Arg(0)->Arg(16)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
