@@ -403,7 +403,8 @@ void Thread::start() {
     r.link(st);
   }
   auto* arg = new std::shared_ptr<ThreadState>(state_);
-  const int rc = ::pthread_create(&st->handle, nullptr, thread_entry, arg);
+  pthread_t handle{};
+  const int rc = ::pthread_create(&handle, nullptr, thread_entry, arg);
   if (rc != 0) {
     delete arg;
     {
@@ -417,8 +418,14 @@ void Thread::start() {
     st->started.store(false);
     concur::throw_os_error(rc, "can't start new thread");
   }
-  st->has_handle = true;
-  st->ident.store(static_cast<std::uint64_t>(st->handle), std::memory_order_relaxed);
+  st->ident.store(static_cast<std::uint64_t>(handle), std::memory_order_relaxed);
+  {
+    std::lock_guard g(st->mu);  // set_name() reads handle under mu
+    st->handle = handle;
+    st->has_handle.store(true, std::memory_order_release);
+    if (st->rename_pending && st->os_alive) set_os_name(handle, st->name);
+    st->rename_pending = false;
+  }
 }
 
 void Thread::run() {
@@ -464,8 +471,13 @@ void Thread::set_name(std::string name) {
   ThreadState* st = state_.get();
   std::lock_guard g(st->mu);
   st->name = std::move(name);
-  if (st->kind == Kind::Normal && st->os_alive && st->has_handle) {
-    set_os_name(st == tls_state ? ::pthread_self() : st->handle, st->name);
+  if (st->kind != Kind::Normal || !st->os_alive) return;
+  if (st == tls_state) {
+    set_os_name(::pthread_self(), st->name);
+  } else if (st->has_handle.load(std::memory_order_acquire)) {
+    set_os_name(st->handle, st->name);
+  } else {
+    st->rename_pending = true;  // start() applies it once pthread_create has returned
   }
 }
 

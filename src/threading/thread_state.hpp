@@ -55,6 +55,7 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
   std::mutex mu;
   std::string name;                    // guarded by mu
   bool os_alive = false;               // guarded by mu: pthread_setname_np may target handle
+  bool rename_pending = false;         // guarded by mu: set_name() ran before handle was known
   std::atomic<bool> daemon{false};
   std::atomic<bool> started{false};
   bool finished = false;               // guarded by the registry lock
@@ -62,8 +63,8 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
   PrivateEvent ids_ready;              // set once ident/native_id are published
   std::atomic<std::uint64_t> ident{0};
   std::atomic<pid_t> native_id{0};
-  pthread_t handle{};                  // valid when has_handle
-  bool has_handle = false;
+  pthread_t handle{};                  // valid once has_handle is true (release/acquire)
+  std::atomic<bool> has_handle{false};
   std::atomic<bool> reap_claimed{false};  // one thread may pthread_join/detach the handle
   bool detachable = false;             // target style: run() does not use the Thread object
   std::unique_ptr<TargetBase> target;  // the callable (target style)

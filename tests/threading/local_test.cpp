@@ -32,7 +32,7 @@ TEST(Local, PerThreadValues) {
   local.get() = 0;
   EXPECT_TRUE(local.has_value());
   std::vector<int> seen_before(5, -1), seen_after(5, -1);
-  std::vector<bool> had(5, true);
+  std::vector<char> had(5, 1);  // not vector<bool>: its bits share words across threads
   std::vector<std::unique_ptr<th::Thread>> ts;
   for (int i = 0; i < 5; ++i)
     ts.push_back(std::make_unique<th::Thread>([&, i] {

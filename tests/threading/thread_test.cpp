@@ -318,6 +318,50 @@ TEST(Thread, ForeignThreadGetsDummy) {
   EXPECT_EQ(th::active_count(), before);  // removed when that thread exited
 }
 
+TEST(Thread, ThreadsCreatedByADummyAreDaemon) {
+  bool daemon = false;
+  std::thread s([&] {
+    th::Thread t([] {});
+    daemon = t.daemon();  // Python: a _DummyThread is daemonic, and the flag is inherited
+  });
+  s.join();
+  EXPECT_TRUE(daemon);
+}
+
+struct Thrower : th::Thread {
+  Thrower() : Thread({.name = "thrower"}) {}
+  void run() override { throw concur::KeyError("missing"); }
+};
+
+TEST(Excepthook, SubclassRunExceptionToo) {
+  std::string type, name;
+  th::set_excepthook([&](const th::ExceptHookArgs& a) {
+    type = a.exc_type;
+    name = a.thread->name();
+  });
+  Thrower t;
+  t.start();
+  t.join();
+  th::set_excepthook({});
+  EXPECT_EQ(type, "concur::KeyError");
+  EXPECT_EQ(name, "thrower");
+}
+
+TEST(Excepthook, GetReturnsInstalledOrDefault) {
+  EXPECT_TRUE(static_cast<bool>(th::get_excepthook()));
+  int calls = 0;
+  th::set_excepthook([&](const th::ExceptHookArgs&) { ++calls; });
+  th::get_excepthook()(th::ExceptHookArgs{});
+  th::set_excepthook({});
+  EXPECT_EQ(calls, 1);
+  testing::internal::CaptureStderr();
+  th::ExceptHookArgs args;
+  args.exc_type = "X";
+  args.what = "y";
+  th::get_excepthook()(args);  // the default again; no thread given: the caller's name
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "Exception in thread MainThread:\nX: y\n");
+}
+
 TEST(Thread, NamesReachTheOs) {
   Event named, go;
   pid_t tid = 0;
