@@ -544,7 +544,7 @@ void Process::close() {
   closed_ = true;
 }
 
-std::optional<int> Process::exitcode() {
+std::optional<int> Process::exitcode() const {
   check_closed();
   if (!rec_) return std::nullopt;
   State& s = st();
@@ -578,7 +578,7 @@ void Process::set_daemon(bool daemon) {
   daemon_ = daemon;
 }
 
-int Process::sentinel() const {
+std::optional<int> Process::sentinel() const {
   check_closed();
   if (!rec_) throw ValueError("process not started");
   return rec_->pidfd;

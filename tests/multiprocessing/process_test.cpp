@@ -161,7 +161,8 @@ TEST(Process, SentinelIsPollablePidfd) {
   mp::Process p(sleep_forever);
   EXPECT_THROW((void)p.sentinel(), concur::ValueError);
   p.start();
-  const int fd = p.sentinel();
+  ASSERT_TRUE(p.sentinel().has_value());
+  const int fd = *p.sentinel();
   ASSERT_GE(fd, 0);
   pollfd pf{fd, POLLIN, 0};
   EXPECT_EQ(::poll(&pf, 1, 0), 0);

@@ -147,7 +147,7 @@ class Process {
   // nullopt until the child has ended (or before start); 0 after run() returned; 1 if
   // run() threw; n after mp::exit(n) (the OS keeps n & 0xff); -SIG if killed by SIG.
   // Reaps, never blocks. ValueError if closed.
-  std::optional<int> exitcode();
+  std::optional<int> exitcode() const;
   // The child's pid once started (kept after it ended); nullopt before. ValueError if closed.
   std::optional<pid_t> pid() const;
   std::optional<pid_t> ident() const { return pid(); }  // Python's alias
@@ -158,8 +158,9 @@ class Process {
   void set_daemon(bool daemon);
   // A pidfd that becomes readable when the child ends (poll/epoll/mp::wait it). Owned by
   // the Process: valid until close() or destruction. ValueError "process not started"
-  // before start, ValueError if closed.
-  int sentinel() const;
+  // before start (as Python), ValueError if closed; so it always holds a value when it
+  // returns (the std::optional is DESIGN.md's type).
+  std::optional<int> sentinel() const;
   // The pid of the process that created this object.
   pid_t parent_pid() const noexcept { return parent_pid_; }
 
