@@ -44,7 +44,6 @@ void BM_concur_Process_start_join(benchmark::State& state) {
   }
   state.counters["rss_MiB"] = static_cast<double>(state.range(0));
 }
-BENCHMARK(BM_concur_Process_start_join)->Arg(0)->Arg(16)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // The OS limit, as in bench/limits/l02_spawn.cpp.
 void BM_limit_fork_exit_waitpid(benchmark::State& state) {
@@ -59,8 +58,19 @@ void BM_limit_fork_exit_waitpid(benchmark::State& state) {
   }
   state.counters["rss_MiB"] = static_cast<double>(state.range(0));
 }
-BENCHMARK(BM_limit_fork_exit_waitpid)->Arg(0)->Arg(16)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
-
 }  // namespace
 
-BENCHMARK_MAIN();
+// concur and the limit alternate per heap size, so both see the same machine load.
+int main(int argc, char** argv) {
+  for (long mib : {0L, 16L, 64L, 256L}) {
+    benchmark::RegisterBenchmark("BM_concur_Process_start_join", BM_concur_Process_start_join)
+        ->Arg(mib)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("BM_limit_fork_exit_waitpid", BM_limit_fork_exit_waitpid)
+        ->Arg(mib)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

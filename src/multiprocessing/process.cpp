@@ -396,6 +396,32 @@ std::string identity_name(const std::vector<unsigned>& id) {
   ::_exit(code);
 }
 
+// ----------------------------------------------------------------------------- launchers
+
+namespace {
+
+// Start method fork: the child inherits everything and runs the bootstrap directly. A
+// forkserver launcher would instead send `setup` (and the target) to a server that forks
+// and calls the same bootstrap_child. Returns the child's pid and a pidfd for it.
+std::pair<pid_t, int> launch_fork(Process& self, const detail::ChildSetup& setup) {
+  flush_all();  // so output buffered before start() is not written twice
+  const pid_t pid = ::fork();
+  if (pid < 0) throw_os_error(errno, "fork");
+  if (pid == 0) detail::bootstrap_child(self, setup);
+  const int fd = rt::pidfd_open(pid);
+  if (fd < 0) {  // only without pidfd support (Linux < 5.3) or out of fds
+    const int err = errno;
+    ::kill(pid, SIGKILL);
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    throw_os_error(err, "pidfd_open");
+  }
+  return {pid, fd};
+}
+
+}  // namespace
+
 // ----------------------------------------------------------------------------- Process
 
 Process::Process(ProcessOptions options) : name_(std::move(options.name)), parent_pid_(::getpid()) {
@@ -459,21 +485,7 @@ void Process::start() {
   rec->name = name_;
   rec->owner = this;
 
-  // Launcher: fork (the only start method so far). Flush first so buffered output is
-  // not written twice, once by each process.
-  flush_all();
-  const pid_t pid = ::fork();
-  if (pid < 0) throw_os_error(errno, "fork");
-  if (pid == 0) detail::bootstrap_child(*this, setup);
-  const int fd = rt::pidfd_open(pid);
-  if (fd < 0) {  // only without pidfd support (Linux < 5.3) or out of fds
-    const int err = errno;
-    ::kill(pid, SIGKILL);
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    throw_os_error(err, "pidfd_open");
-  }
+  const auto [pid, fd] = launch_fork(*this, setup);
   rec->pid = pid;
   rec->pidfd = fd;
   {
