@@ -121,7 +121,17 @@ State& st() {
 // prepare handler runs last: the other modules' locks are taken before it, never after.
 void atfork_prepare() { st().mu.lock(); }
 void atfork_parent() { st().mu.unlock(); }
-void atfork_child() { st().mu.unlock(); }
+// In any forked child (ours, or a user's raw fork()): the parent's children are not ours.
+// Only close(2) and plain stores here, nothing that allocates or frees.
+void atfork_child() {
+  State& s = st();
+  for (auto& r : s.children) {
+    rt::close_fd(r->pidfd);
+    r->pidfd = -1;
+    r->owner = nullptr;
+  }
+  s.mu.unlock();
+}
 
 __attribute__((constructor(101))) void register_atfork_first() { (void)st(); }
 
@@ -357,12 +367,7 @@ std::string identity_name(const std::vector<unsigned>& id) {
     // signal, and we have already been re-parented.
     if (::getppid() != setup.parent_pid) ::kill(::getpid(), SIGKILL);
   }
-  State& s = st();  // mu was released by the atfork child handler
-  for (auto& r : s.children) {  // siblings: not ours to wait for or to hold open
-    rt::close_fd(r->pidfd);
-    r->pidfd = -1;
-    r->owner = nullptr;
-  }
+  State& s = st();  // the atfork child handler released mu and the siblings' pidfds
   s.children.clear();
   s.counter = 0;
   s.identity = setup.identity;
