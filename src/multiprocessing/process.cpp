@@ -30,6 +30,7 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <new>
 #include <sstream>
 #include <typeinfo>
 
@@ -358,6 +359,32 @@ std::string identity_name(const std::vector<unsigned>& id) {
 
 }  // namespace
 
+namespace {
+
+// The first call of a dynamically linked function goes through ld.so's lazy binder, which
+// walks the symbol tables of every loaded library: measured here at ~16 extra page faults
+// and 50-70 us per child (fork+_exit+waitpid itself is ~235 us). A function that only
+// children call would pay that in every child, since a child's binding dies with it.
+// So the parent calls, once, the library functions the child path needs: libstdc++'s own
+// operator new, the nothrow new of std::stable_sort's buffer (run_exit_hooks), and the
+// "multiprocessing" logger lookup. The child leaves with exit_group through syscall(),
+// which the parent has already bound (pidfd_open), instead of _exit.
+void prewarm_child_path() {
+  std::string s;
+  s.reserve(200);  // out of line in libstdc++: binds its operator new
+  void* p = ::operator new(16, std::nothrow);
+  asm volatile("" : : "r"(p), "r"(s.data()) : "memory");
+  ::operator delete(p);
+  (void)get_logger();
+}
+
+[[noreturn]] void exit_now(int code) {
+  ::syscall(SYS_exit_group, code);
+  ::_exit(code);  // not reached
+}
+
+}  // namespace
+
 // ----------------------------------------------------------------------------- bootstrap
 
 [[noreturn]] void detail::bootstrap_child(Process& self, const ChildSetup& setup) {
@@ -398,10 +425,11 @@ std::string identity_name(const std::vector<unsigned>& id) {
   }
   mp_log(kInfo, "process exiting with exitcode {}", code);
   flush_all();
-  ::_exit(code);
+  exit_now(code);
 }
 
 // ----------------------------------------------------------------------------- launchers
+
 
 namespace {
 
@@ -469,6 +497,7 @@ void Process::start() {
     throw ProcessError("can only start a process object created by current process");
   State& s = st();
   detail::ChildSetup setup;
+  bool first_start = false;
   {
     Guard g(s);
     if (s.daemon) throw ProcessError("daemonic processes are not allowed to have children");
@@ -476,11 +505,13 @@ void Process::start() {
     s.method_fixed = true;
     if (!s.exit_hook) {
       s.exit_hook = true;
+      first_start = true;
       rt::register_exit_hook(rt::kExitChildren, exit_children);
     }
     setup.identity = identity_;
     setup.parent_name = rt::current_process_name();
   }
+  if (first_start) prewarm_child_path();  // outside mu: it takes the logging lock
   setup.name = name_;
   setup.daemon = daemon_;
   setup.parent_pid = ::getpid();
