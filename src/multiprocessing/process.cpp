@@ -357,10 +357,6 @@ std::string identity_name(const std::vector<unsigned>& id) {
   return n;
 }
 
-}  // namespace
-
-namespace {
-
 // The first call of a dynamically linked function goes through ld.so's lazy binder, which
 // walks the symbol tables of every loaded library: measured here at ~16 extra page faults
 // and 50-70 us per child (fork+_exit+waitpid itself is ~235 us). A function that only
@@ -429,7 +425,6 @@ void prewarm_child_path() {
 }
 
 // ----------------------------------------------------------------------------- launchers
-
 
 namespace {
 

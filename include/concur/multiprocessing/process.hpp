@@ -128,6 +128,10 @@ class Process {
   // is_alive() there). A negative timeout is a zero timeout.
   template <class Rep, class Period>
   [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
+    if (timeout >= std::chrono::hours(24 * 365 * 100)) {  // "forever" (hours::max()...)
+      join();
+      return true;
+    }
     return join_until(std::chrono::steady_clock::now() +
                       std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
   }
