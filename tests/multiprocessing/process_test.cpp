@@ -499,6 +499,7 @@ TEST(ProcessModule, DestroyedWhileRunningIsReapedLater) {
   }
   EXPECT_FALSE(ptest::pid_exists(pid));
   EXPECT_FALSE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 0);
 }
 
 TEST(ProcessModule, CpuCountFollowsAffinity) {
@@ -576,6 +577,20 @@ TEST(ProcessModule, ChildSkipsParentsAtexitAndStaticDestructors) {
   EXPECT_EQ(pipe.read_all(), "child|");
 }
 
+// The zombie detectors used below do see a zombie.
+TEST(ProcessModule, ZombieDetectorsWork) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  siginfo_t si{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT), 0);  // now a zombie
+  EXPECT_TRUE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 1);
+  int st;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_FALSE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 0);
+}
+
 // No fd and no zombie survives many start/join/close cycles (checked through /proc).
 TEST(ProcessModule, NoLeaksOverManyCycles) {
   (void)mp::active_children();
@@ -599,6 +614,7 @@ TEST(ProcessModule, NoLeaksOverManyCycles) {
   }
   EXPECT_EQ(ptest::count_fds(), fds);
   EXPECT_FALSE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 0);
   EXPECT_TRUE(mp::active_children().empty());
 }
 
