@@ -33,6 +33,7 @@ using Kind = ThreadState::Kind;
 namespace {
 
 thread_local ThreadState* tls_state = nullptr;
+std::atomic<std::size_t> g_stack_size{0};
 // gettid() cache. Our own (not detail::current_tid()'s) so the pthread_atfork child handler
 // can refresh it after a plain fork() too.
 thread_local pid_t tls_tid = 0;
@@ -404,7 +405,16 @@ void Thread::start() {
   }
   auto* arg = new std::shared_ptr<ThreadState>(state_);
   pthread_t handle{};
-  const int rc = ::pthread_create(&handle, nullptr, thread_entry, arg);
+  int rc;
+  if (const std::size_t ss = g_stack_size.load(std::memory_order_relaxed); ss != 0) {
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    rc = ::pthread_attr_setstacksize(&attr, ss);
+    if (rc == 0) rc = ::pthread_create(&handle, &attr, thread_entry, arg);
+    ::pthread_attr_destroy(&attr);
+  } else {
+    rc = ::pthread_create(&handle, nullptr, thread_entry, arg);
+  }
   if (rc != 0) {
     delete arg;
     {
@@ -569,6 +579,14 @@ std::vector<Thread*> enumerate() {
 std::uint64_t get_ident() noexcept { return static_cast<std::uint64_t>(::pthread_self()); }
 
 pid_t get_native_id() noexcept { return cached_tid(); }
+
+std::size_t stack_size(std::size_t size) {
+  if (size != 0 && size < 32768)
+    throw ValueError("size not valid: " + std::to_string(size) + " bytes");
+  return g_stack_size.exchange(size, std::memory_order_relaxed);
+}
+
+std::size_t stack_size() noexcept { return g_stack_size.load(std::memory_order_relaxed); }
 
 void set_excepthook(std::function<void(const ExceptHookArgs&)> hook) {
   HookHolder& h = hooks();

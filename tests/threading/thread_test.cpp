@@ -8,6 +8,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -519,6 +520,56 @@ TEST(Thread, ThreadsRunInParallelAndAllResultsArrive) {
     const long n = 1000L * i;
     EXPECT_EQ(results[static_cast<std::size_t>(i)], n * (n + 1) / 2);
   }
+}
+
+TEST(Thread, StackSize) {
+  EXPECT_EQ(th::stack_size(), 0u);
+  try {
+    (void)th::stack_size(1000);
+    FAIL() << "no exception";
+  } catch (const concur::ValueError& e) {
+    EXPECT_STREQ(e.what(), "size not valid: 1000 bytes");
+  }
+  EXPECT_EQ(th::stack_size(256 * 1024), 0u);
+  std::size_t seen = 0;
+  th::Thread t([&] {
+    pthread_attr_t attr;
+    pthread_getattr_np(pthread_self(), &attr);
+    pthread_attr_getstacksize(&attr, &seen);
+    pthread_attr_destroy(&attr);
+  });
+  t.start();
+  t.join();
+  EXPECT_EQ(th::stack_size(0), 256u * 1024);
+  EXPECT_EQ(seen, 256u * 1024);
+}
+
+TEST(Thread, RegistryUnderConcurrentStartsAndEnumerates) {
+  const std::size_t before = th::active_count();
+  std::atomic<bool> stop{false};
+  std::atomic<long> ran{0};
+  std::thread observer([&] {
+    // Only the list itself: the creators destroy their Thread objects right after join, so
+    // dereferencing another thread's pointer here would be a use-after-free by contract.
+    while (!stop.load()) {
+      for (th::Thread* t : th::enumerate()) EXPECT_NE(t, nullptr);
+      EXPECT_GE(th::active_count(), 1u);
+    }
+  });
+  std::vector<std::thread> creators;
+  for (int c = 0; c < 3; ++c)
+    creators.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        th::Thread t([&] { ++ran; });
+        t.start();
+        if (i % 2) t.join(); else (void)t.join(std::chrono::seconds(30));
+      }
+    });
+  for (auto& c : creators) c.join();
+  stop = true;
+  observer.join();
+  EXPECT_EQ(ran.load(), 300);
+  EXPECT_EQ(th::active_count(), before);
 }
 
 // ---- behaviour at process exit, run in a re-executed copy of this binary ----

@@ -205,6 +205,13 @@ std::uint64_t get_ident() noexcept;
 // first call.
 pid_t get_native_id() noexcept;
 
+// Python's threading.stack_size(): the stack size used for threads started from now on
+// (0 = the system default, 8 MiB here). Returns the previous value. Throws
+// ValueError("size not valid: N bytes") below 32 KiB (except 0), as Python does.
+std::size_t stack_size(std::size_t size);
+// The current setting (0 = system default).
+std::size_t stack_size() noexcept;
+
 // Replaces the hook called with an exception that escapes run(); an empty function restores
 // the default. Thread-safe. If the hook itself throws, "Exception in threading.excepthook:"
 // and that exception are printed, then the default hook runs (as Python does).
