@@ -577,6 +577,21 @@ TEST(ProcessModule, ChildSkipsParentsAtexitAndStaticDestructors) {
   EXPECT_EQ(pipe.read_all(), "child|");
 }
 
+// A child reaped behind concur's back (SIGCHLD ignored: the kernel reaps it) does not hang
+// join(); its status is lost, reported as 255.
+TEST(ProcessModule, ChildReapedElsewhereDoesNotHangJoin) {
+  struct sigaction old {};
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGCHLD, &ign, &old);
+  mp::Process p([] { mp::exit(3); });
+  p.start();
+  p.join();
+  ::sigaction(SIGCHLD, &old, nullptr);
+  EXPECT_EQ(p.exitcode(), 255);
+  EXPECT_FALSE(p.is_alive());
+}
+
 // The zombie detectors used below do see a zombie.
 TEST(ProcessModule, ZombieDetectorsWork) {
   const pid_t pid = ::fork();
