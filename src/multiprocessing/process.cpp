@@ -14,6 +14,7 @@
 #include "concur/multiprocessing/process.hpp"
 
 #include <cxxabi.h>
+#include <ext/stdio_sync_filebuf.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -105,9 +107,23 @@ void atfork_prepare();
 void atfork_parent();
 void atfork_child();
 
+// getpid() is a system call (glibc stopped caching it); the checks "is this our child?"
+// run on every join/is_alive/exitcode. concur caches it, refreshed by the atfork child
+// handler, which runs in the child of every fork() made through glibc (a raw clone()
+// that bypasses glibc would see a stale value).
+std::atomic<pid_t> g_pid{0};
+State& st();
+pid_t self_pid() {
+  const pid_t p = g_pid.load(std::memory_order_relaxed);
+  if (p != 0) return p;
+  (void)st();  // sets it (only before the load-time constructor, from others' static init)
+  return g_pid.load(std::memory_order_relaxed);
+}
+
 State& st() {
   static State* s = [] {
     auto* p = new State;  // leaked on purpose (used from atexit and after fork)
+    g_pid.store(::getpid(), std::memory_order_relaxed);
     ::pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     return p;
   }();
@@ -125,6 +141,7 @@ void atfork_parent() { st().mu.unlock(); }
 // In any forked child (ours, or a user's raw fork()): the parent's children are not ours.
 // Only close(2) and plain stores here, nothing that allocates or frees.
 void atfork_child() {
+  g_pid.store(::getpid(), std::memory_order_relaxed);
   State& s = st();
   for (auto& r : s.children) {
     rt::close_fd(r->pidfd);
@@ -173,13 +190,28 @@ class Guard {
   State& s_;
 };
 
+// With sync_with_stdio(true) (the default) the standard streams keep no buffer of their
+// own: everything sits in stdio's FILEs, which fflush(nullptr) writes. Flushing a stream
+// is needed only when it has its own buffer (sync_with_stdio(false), or a replaced
+// rdbuf). Skipping the other flushes matters in a child, where every library code page
+// touched for the first time is a page fault: this saves ~8 faults per child.
+template <class Stream>
+void flush_if_buffered(Stream& os) {
+#if defined(__GLIBCXX__)
+  using Sync = __gnu_cxx::stdio_sync_filebuf<typename Stream::char_type>;
+  auto* buf = os.rdbuf();
+  if (buf == nullptr || typeid(*buf) == typeid(Sync)) return;
+#endif
+  os.flush();
+}
+
 void flush_all() noexcept {
   try {
-    std::cout.flush();
-    std::cerr.flush();
-    std::clog.flush();
-    std::wcout.flush();
-    std::wcerr.flush();
+    flush_if_buffered(std::cout);
+    flush_if_buffered(std::cerr);
+    flush_if_buffered(std::clog);
+    flush_if_buffered(std::wcout);
+    flush_if_buffered(std::wcerr);
   } catch (...) {
   }
   std::fflush(nullptr);
@@ -278,14 +310,17 @@ bool wait_pidfd(int pidfd, const std::chrono::steady_clock::time_point* deadline
   }
 }
 
-// Blocks until the child of `r` ended and reaps it.
+// Blocks until the child of `r` ended and reaps it. Waits on the pidfd first: a poll that
+// finds the child ended costs the same as a waitid that finds it running.
 void join_record(State& s, const std::shared_ptr<ChildRecord>& r) {
+  {
+    Guard g(s);
+    if (r->exitcode || r->pidfd < 0) return;
+  }
   for (;;) {
-    {
-      Guard g(s);
-      if (poll_locked(s, *r) || r->pidfd < 0) return;
-    }
     wait_pidfd(r->pidfd, nullptr);
+    Guard g(s);
+    if (poll_locked(s, *r) || r->pidfd < 0) return;
   }
 }
 
@@ -452,7 +487,7 @@ std::pair<pid_t, int> launch_fork(Process& self, const detail::ChildSetup& setup
 
 // ----------------------------------------------------------------------------- Process
 
-Process::Process(ProcessOptions options) : name_(std::move(options.name)), parent_pid_(::getpid()) {
+Process::Process(ProcessOptions options) : name_(std::move(options.name)), parent_pid_(self_pid()) {
   State& s = st();
   Guard g(s);
   identity_ = s.identity;
@@ -481,14 +516,14 @@ void Process::check_closed() const {
 
 void Process::check_child(const char* what) const {
   check_closed();
-  if (parent_pid_ != ::getpid()) throw ProcessError(std::string("can only ") + what + " a child process");
+  if (parent_pid_ != self_pid()) throw ProcessError(std::string("can only ") + what + " a child process");
   if (!rec_) throw ProcessError(std::string("can only ") + what + " a started process");
 }
 
 void Process::start() {
   check_closed();
   if (rec_) throw ProcessError("cannot start a process twice");
-  if (parent_pid_ != ::getpid())
+  if (parent_pid_ != self_pid())
     throw ProcessError("can only start a process object created by current process");
   State& s = st();
   detail::ChildSetup setup;
@@ -509,8 +544,8 @@ void Process::start() {
   if (first_start) prewarm_child_path();  // outside mu: it takes the logging lock
   setup.name = name_;
   setup.daemon = daemon_;
-  setup.parent_pid = ::getpid();
-  setup.pdeathsig = daemon_ && rt::current_tid() == ::getpid();
+  setup.parent_pid = self_pid();
+  setup.pdeathsig = daemon_ && rt::current_tid() == self_pid();
   auto rec = std::make_shared<ChildRecord>();
   rec->daemon = daemon_;
   rec->name = name_;
@@ -551,7 +586,7 @@ bool Process::is_alive() {
   check_closed();
   State& s = st();
   if (s.self == this) return true;
-  if (parent_pid_ != ::getpid()) throw ProcessError("can only test a child process");
+  if (parent_pid_ != self_pid()) throw ProcessError("can only test a child process");
   if (!rec_) return false;
   Guard g(s);
   return !poll_locked(s, *rec_);
@@ -559,7 +594,7 @@ bool Process::is_alive() {
 
 void Process::signal(int sig, const char* what) {
   check_closed();
-  if (parent_pid_ != ::getpid()) throw ProcessError(std::string("can only ") + what + " a child process");
+  if (parent_pid_ != self_pid()) throw ProcessError(std::string("can only ") + what + " a child process");
   if (!rec_) throw ProcessError(std::string("can only ") + what + " a started process");
   mp_log(kDebug, "calling {}() for process {}", what, name_);
   State& s = st();
@@ -575,7 +610,7 @@ void Process::close() {
   State& s = st();
   Guard g(s);
   if (rec_) {
-    if (parent_pid_ == ::getpid() && !poll_locked(s, *rec_))
+    if (parent_pid_ == self_pid() && !poll_locked(s, *rec_))
       throw ValueError(
           "Cannot close a process while it is still running. You should first call join() or "
           "terminate().");
@@ -592,13 +627,13 @@ std::optional<int> Process::exitcode() const {
   if (!rec_) return std::nullopt;
   State& s = st();
   Guard g(s);
-  if (parent_pid_ == ::getpid()) poll_locked(s, *rec_);
+  if (parent_pid_ == self_pid()) poll_locked(s, *rec_);
   return rec_->exitcode;
 }
 
 std::optional<pid_t> Process::pid() const {
   check_closed();
-  if (st().self == this) return ::getpid();
+  if (st().self == this) return self_pid();
   if (!rec_) return std::nullopt;
   return rec_->pid;
 }
@@ -641,7 +676,7 @@ std::string Process::repr() const {
       status = "started";
     } else if (closed_) {
       status = "closed";
-    } else if (parent_pid_ != ::getpid()) {
+    } else if (parent_pid_ != self_pid()) {
       status = "unknown";
     } else if (!rec_) {
       status = "initial";
@@ -681,7 +716,7 @@ std::string to_string(StartMethod m) {
 }
 
 bool ProcessInfo::is_alive() const {
-  if (pid_ == ::getpid()) return true;
+  if (pid_ == self_pid()) return true;
   State& s = st();
   pid_t parent;
   {
@@ -693,7 +728,7 @@ bool ProcessInfo::is_alive() const {
 }
 
 std::string to_string(const ProcessInfo& p) {
-  const bool self = p.pid() == ::getpid();
+  const bool self = p.pid() == self_pid();
   const char* type = self ? (p.parent_pid() ? "Process" : "_MainProcess") : "_ParentProcess";
   std::string out = std::string("<") + type + " name=" + py_repr(p.name());
   if (!self) out += " pid=" + std::to_string(p.pid());
@@ -709,7 +744,7 @@ ProcessInfo current_process() {
   State& s = st();
   std::string name = rt::current_process_name();
   Guard g(s);
-  return ProcessInfo(std::move(name), ::getpid(), s.daemon,
+  return ProcessInfo(std::move(name), self_pid(), s.daemon,
                      s.parent_pid ? std::optional<pid_t>(s.parent_pid) : std::nullopt);
 }
 
