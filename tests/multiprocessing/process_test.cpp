@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ext/stdio_filebuf.h>
+#include <iostream>
 #include <concur/multiprocessing.hpp>
 #include <cstring>
 #include <memory>
@@ -550,6 +552,25 @@ TEST(ProcessModule, BufferedOutputIsFlushedBeforeFork) {
   std::fflush(stdout);
   ::dup2(saved, 1);
   ::close(saved);
+  EXPECT_EQ(out.read_all(), "parent-before|child|parent-after");
+}
+
+// Same when std::cout has a buffer of its own (a replaced rdbuf, as with
+// sync_with_stdio(false)): flushed before fork, and by the child before it leaves.
+TEST(ProcessModule, BufferedOstreamIsFlushedBeforeForkAndAtChildExit) {
+  Pipe out;
+  {
+    __gnu_cxx::stdio_filebuf<char> buf(out.w, std::ios::out, 4096);
+    std::streambuf* old = std::cout.rdbuf(&buf);
+    std::cout << "parent-before|";  // stays in buf's buffer
+    mp::Process p([] { std::cout << "child|"; });
+    p.start();
+    p.join();
+    std::cout << "parent-after";
+    std::cout.flush();
+    std::cout.rdbuf(old);
+  }  // buf closes out.w
+  out.w = -1;
   EXPECT_EQ(out.read_all(), "parent-before|child|parent-after");
 }
 
