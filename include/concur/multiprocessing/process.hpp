@@ -154,8 +154,9 @@ class Process {
   void close();
 
   // nullopt until the child has ended (or before start); 0 after run() returned; 1 if
-  // run() threw; n after mp::exit(n) (the OS keeps n & 0xff); -SIG if killed by SIG.
-  // Reaps, never blocks. ValueError if closed.
+  // run() threw; n after mp::exit(n) (the OS keeps n & 0xff); -SIG if killed by SIG;
+  // 255 if something else reaped the child first (SIGCHLD set to SIG_IGN, a waitpid(-1)
+  // elsewhere), which loses its status. Reaps, never blocks. ValueError if closed.
   std::optional<int> exitcode() const;
   // The child's pid once started (kept after it ended); nullopt before. ValueError if closed.
   std::optional<pid_t> pid() const;
