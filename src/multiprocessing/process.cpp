@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -463,24 +464,35 @@ void prewarm_child_path() {
 
 namespace {
 
+struct Launched {
+  pid_t pid;
+  int pidfd;
+  bool gone;  // already ended and reaped by someone else (SIGCHLD ignored)
+};
+
 // Start method fork: the child inherits everything and runs the bootstrap directly. A
 // forkserver launcher would instead send `setup` (and the target) to a server that forks
 // and calls the same bootstrap_child. Returns the child's pid and a pidfd for it.
-std::pair<pid_t, int> launch_fork(Process& self, const detail::ChildSetup& setup) {
+Launched launch_fork(Process& self, const detail::ChildSetup& setup) {
   flush_all();  // so output buffered before start() is not written twice
   const pid_t pid = ::fork();
   if (pid < 0) throw_os_error(errno, "fork");
   if (pid == 0) detail::bootstrap_child(self, setup);
   const int fd = rt::pidfd_open(pid);
-  if (fd < 0) {  // only without pidfd support (Linux < 5.3) or out of fds
-    const int err = errno;
-    ::kill(pid, SIGKILL);
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    throw_os_error(err, "pidfd_open");
+  if (fd >= 0) return {pid, fd, false};
+  const int err = errno;
+  if (err == ESRCH) {
+    // Our own child can only be missing if it ended and the kernel reaped it already
+    // (SIGCHLD set to SIG_IGN). Stand in an always-readable eventfd for the sentinel.
+    const int efd = ::eventfd(1, EFD_CLOEXEC);
+    if (efd >= 0) return {pid, efd, true};
   }
-  return {pid, fd};
+  // Only without pidfd support (Linux < 5.3) or out of descriptors.
+  ::kill(pid, SIGKILL);
+  int status;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  throw_os_error(err, "pidfd_open");
 }
 
 }  // namespace
@@ -551,15 +563,16 @@ void Process::start() {
   rec->name = name_;
   rec->owner = this;
 
-  const auto [pid, fd] = launch_fork(*this, setup);
-  rec->pid = pid;
-  rec->pidfd = fd;
+  const Launched child = launch_fork(*this, setup);
+  rec->pid = child.pid;
+  rec->pidfd = child.pidfd;
+  if (child.gone) rec->exitcode = 255;  // its status is lost (see exitcode())
   {
     Guard g(s);
-    s.children.push_back(rec);
+    if (!rec->exitcode) s.children.push_back(rec);
     rec_ = std::move(rec);
   }
-  mp_log(kDebug, "started process {} (pid {})", name_, pid);
+  mp_log(kDebug, "started process {} (pid {})", name_, child.pid);
 }
 
 void Process::join() {
