@@ -138,6 +138,30 @@ static void BM_Event_is_set(benchmark::State& st) {
 }
 BENCHMARK(BM_Event_is_set);
 
+// ---------------------------------------------------------------- contended (2 threads)
+// Both threads hammer one lock; time per acquire+release pair per thread.
+static void BM_limit_pthread_mutex_contended(benchmark::State& st) {
+  static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  static long counter;
+  for (auto _ : st) {
+    pthread_mutex_lock(&m);
+    ++counter;
+    pthread_mutex_unlock(&m);
+  }
+}
+BENCHMARK(BM_limit_pthread_mutex_contended)->Threads(2)->UseRealTime();
+
+static void BM_Lock_contended(benchmark::State& st) {
+  static th::Lock l;
+  static long counter;
+  for (auto _ : st) {
+    l.acquire();
+    ++counter;
+    l.release();
+  }
+}
+BENCHMARK(BM_Lock_contended)->Threads(2)->UseRealTime();
+
 // ---------------------------------------------------------------- two-thread round trips
 namespace {
 long sys_futex(std::atomic<std::uint32_t>* a, int op, std::uint32_t v) {
@@ -298,5 +322,13 @@ static void BM_Barrier2_cycle(benchmark::State& st) {
   partner.join();
 }
 BENCHMARK(BM_Barrier2_cycle)->UseRealTime();
+
+// What the spin budget costs: kSpinLimit rounds of cpu_relax() (`pause`), the time a
+// contended Lock / a Condition waiter spins before it sleeps on the futex.
+static void BM_spin_budget(benchmark::State& st) {
+  for (auto _ : st)
+    for (int i = 0; i < concur::detail::kSpinLimit; ++i) concur::detail::cpu_relax();
+}
+BENCHMARK(BM_spin_budget);
 
 BENCHMARK_MAIN();

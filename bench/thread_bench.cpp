@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 
@@ -46,6 +48,38 @@ static void BM_limit_pthread_create_join(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_limit_pthread_create_join)->UseRealTime();
+
+// Paired: each iteration does 200 concur create+joins then 200 std::thread ones, so both see
+// the same background load; counters give µs per thread for each and their ratio.
+static void BM_create_join_paired(benchmark::State& state) {
+  using Clock = std::chrono::steady_clock;
+  constexpr int kBatch = 200;
+  double best_c = 1e30, best_s = 1e30, sum_c = 0, sum_s = 0;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < kBatch; ++i) {
+      th::Thread t([] {});
+      t.start();
+      t.join();
+    }
+    const double dc = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / kBatch;
+    t0 = Clock::now();
+    for (int i = 0; i < kBatch; ++i) {
+      std::thread t([] {});
+      t.join();
+    }
+    const double ds = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / kBatch;
+    best_c = std::min(best_c, dc);
+    best_s = std::min(best_s, ds);
+    sum_c += dc;
+    sum_s += ds;
+  }
+  state.counters["concur_us_best"] = best_c;
+  state.counters["std_us_best"] = best_s;
+  state.counters["ratio_best"] = best_c / best_s;
+  state.counters["ratio_total"] = sum_c / sum_s;
+}
+BENCHMARK(BM_create_join_paired)->Iterations(30)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- CPU-bound loop (b11_gil.py's `s += i & 7`, kept scalar) ----
 
@@ -92,6 +126,51 @@ static void BM_limit_cpu_loop_2_std_threads(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_limit_cpu_loop_2_std_threads)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Paired measurement for a shared, noisy machine: each iteration runs the loop on 1 thread,
+// on 2 concur threads and on 2 std::threads back to back, so all three see the same
+// background load; the counters give the best-of-N and the total-time speed-ups.
+static void BM_cpu_loop_speedup_paired(benchmark::State& state) {
+  using Clock = std::chrono::steady_clock;
+  double best1 = 1e30, bestc = 1e30, bests = 1e30, sum1 = 0, sumc = 0, sums = 0;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    benchmark::DoNotOptimize(work(0, kTotal));
+    const double d1 = std::chrono::duration<double>(Clock::now() - t0).count();
+    alignas(64) std::uint64_t a = 0;
+    alignas(64) std::uint64_t b = 0;
+    t0 = Clock::now();
+    {
+      th::Thread t1([&] { a = work(0, kTotal / 2); });
+      th::Thread t2([&] { b = work(kTotal / 2, kTotal); });
+      t1.start();
+      t2.start();
+      t1.join();
+      t2.join();
+    }
+    const double dc = std::chrono::duration<double>(Clock::now() - t0).count();
+    t0 = Clock::now();
+    {
+      std::thread t1([&] { a = work(0, kTotal / 2); });
+      std::thread t2([&] { b = work(kTotal / 2, kTotal); });
+      t1.join();
+      t2.join();
+    }
+    const double ds = std::chrono::duration<double>(Clock::now() - t0).count();
+    benchmark::DoNotOptimize(a + b);
+    best1 = std::min(best1, d1);
+    bestc = std::min(bestc, dc);
+    bests = std::min(bests, ds);
+    sum1 += d1;
+    sumc += dc;
+    sums += ds;
+  }
+  state.counters["speedup_concur_best"] = best1 / bestc;
+  state.counters["speedup_std_best"] = best1 / bests;
+  state.counters["speedup_concur_total"] = sum1 / sumc;
+  state.counters["speedup_std_total"] = sum1 / sums;
+}
+BENCHMARK(BM_cpu_loop_speedup_paired)->Iterations(20)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- per-call costs ----
 

@@ -5,3 +5,6 @@
 
 #include "concur/errors.hpp"
 #include "concur/multiprocessing/process.hpp"
+#include "concur/multiprocessing/shared_memory.hpp"
+#include "concur/multiprocessing/sharedctypes.hpp"
+#include "concur/multiprocessing/synchronize.hpp"

@@ -425,8 +425,9 @@ void Thread::start() {
       std::lock_guard g(st->mu);
       st->os_alive = false;
     }
-    st->started.store(false);
-    concur::throw_os_error(rc, "can't start new thread");
+    st->started.store(false);  // Python allows a retry after this failure
+    (void)rc;
+    throw RuntimeError("can't start new thread");  // Python's ThreadError is RuntimeError
   }
   st->ident.store(static_cast<std::uint64_t>(handle), std::memory_order_relaxed);
   {

@@ -46,7 +46,7 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
 #pragma GCC diagnostic pop
 #else
     (void)t;
-    return [](Thread* self) { self->run(); };
+    return [](Thread* obj) { obj->run(); };
 #endif
   }
   RunFn run_fn = nullptr;

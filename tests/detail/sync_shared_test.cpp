@@ -66,7 +66,12 @@ TEST(SharedRLock, OwnerIsPerProcessThread) {
     BasicEvent<SH> held, done;
   };
   ShmBox<S> s;
+  // The parent uses the lock first, so its thread id is cached before the (plain) fork:
+  // the child must still see itself as a different owner.
+  ASSERT_TRUE(s->lock.try_lock());
+  ASSERT_TRUE(s->lock.unlock());
   const pid_t pid = fork_child([&] {
+    if (s->lock.is_owned()) return 6;
     s->lock.lock();
     s->lock.lock();  // reentrant in the child
     if (s->lock.level() != 2) return 2;

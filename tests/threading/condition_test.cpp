@@ -6,6 +6,8 @@
 #include "concur/threading/condition.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -350,6 +352,47 @@ TEST(Condition, ProducersConsumersCountExact) {
   EXPECT_EQ(items, 0);
 }
 
+// Signals interrupt FUTEX_WAIT with EINTR; a waiter must neither return early nor lose its
+// place (no spurious wake-ups, even then).
+TEST(Condition, SignalsDoNotWakeWaiters) {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the futex wait really fails with EINTR
+  struct sigaction old {};
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  Condition c;
+  std::atomic<int> returned{0};
+  bool timed_result = true;
+  std::atomic<bool> ready{false};
+  std::thread untimed([&] {
+    std::unique_lock g(c);
+    ready = true;
+    c.wait();
+    ++returned;
+  });
+  while (!ready) std::this_thread::sleep_for(1ms);
+  std::thread timed([&] {
+    std::unique_lock g(c);
+    timed_result = c.wait(300ms);
+  });
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(5ms);
+    pthread_kill(untimed.native_handle(), SIGUSR1);
+    pthread_kill(timed.native_handle(), SIGUSR1);
+  }
+  timed.join();
+  EXPECT_FALSE(timed_result);       // it timed out, not woke on a signal
+  EXPECT_EQ(returned.load(), 0);    // still waiting
+  {
+    std::unique_lock g(c);
+    c.notify();
+  }
+  untimed.join();
+  EXPECT_EQ(returned.load(), 1);
+  sigaction(SIGUSR1, &old, nullptr);
+}
+
 TEST(Condition, IsLockable) {
   Lock lock;
   Condition c(lock);
@@ -365,6 +408,13 @@ TEST(Condition, IsLockable) {
   EXPECT_THROW(c.release(), RuntimeError);
   EXPECT_TRUE(c.try_lock_for(1ms));
   c.unlock();
+  EXPECT_THROW((void)c.acquire(false, 1s), concur::ValueError);  // the lock's own errors
+  EXPECT_THROW((void)c.acquire(-1s), concur::ValueError);
+  Condition dflt;  // its own RLock: release by a non-owner is refused
+  std::thread other([&] { EXPECT_THROW(dflt.release(), RuntimeError); });
+  dflt.acquire();
+  other.join();
+  dflt.release();
   // and usable by std::condition_variable_any
   std::condition_variable_any cv;
   bool flag = false;

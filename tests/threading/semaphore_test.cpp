@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -146,6 +147,20 @@ TEST(BoundedSemaphore, ReleaseUnacquiredThrows) {
   Semaphore& base = s;  // through the base class the bound still holds
   EXPECT_THROW(base.release(), ValueError);
   EXPECT_THROW(base.unlock(), ValueError);
+}
+
+// Beyond Python: the value is a 32-bit counter capped at INT_MAX so value() stays exact.
+TEST(Semaphore, OverflowIsRefused) {
+  Semaphore s(INT32_MAX - 1);
+  s.release();
+  EXPECT_EQ(s.value(), INT32_MAX);
+  try {
+    s.release();
+    FAIL() << "no exception";
+  } catch (const ValueError& e) {
+    EXPECT_STREQ(e.what(), "semaphore value would overflow");
+  }
+  EXPECT_EQ(s.value(), INT32_MAX);
 }
 
 TEST(Semaphore, TimedAcquireWokenByRelease) {

@@ -1,10 +1,12 @@
 // concur/detail/rlock.hpp — BasicRLock<S>: a reentrant, owner-checked lock on BasicLock.
 //
 // Defines the algorithm behind threading::RLock and (in MAP_SHARED memory, Scope::Shared)
-// multiprocessing::RLock. The owner is the kernel thread id (detail::current_tid()), which is
-// unique across every process of the pid namespace, so the same word identifies an owner
+// multiprocessing::RLock. The owner is the kernel thread id, which is unique across
+// every process of the pid namespace, so the same word identifies an owner
 // in another process too. Like BasicLock it is standard layout, pointer-free and trivially
-// destructible; all-zero memory is a valid unlocked BasicRLock.
+// destructible; all-zero memory is a valid unlocked BasicRLock. The owner id comes from
+// rlock_owner_id() (src/detail/rlock.cpp), which — unlike a plain gettid() cache — is
+// refreshed in the child of every fork(), also forks not made by concur.
 //
 // Lifetime: the object must outlive every thread (process) using it; it does not notice a
 // dead owner (the shm helper's robust variant does).
@@ -21,9 +23,12 @@
 #include <type_traits>
 
 #include "concur/detail/futex.hpp"
-#include "concur/detail/runtime.hpp"
 
 namespace concur::detail {
+
+// The calling thread's kernel tid (never 0), cached per thread and reset in a forked child.
+// Never blocks; one TLS read after the first call.
+int rlock_owner_id() noexcept;
 
 template <Scope S>
 class BasicRLock {
@@ -34,7 +39,7 @@ class BasicRLock {
 
   // Takes the lock (or one more level of it, for the owner). Never blocks.
   bool try_lock() noexcept {
-    const int me = current_tid();
+    const int me = rlock_owner_id();
     if (owner_.load(std::memory_order_relaxed) == me) {
       ++count_;
       return true;
@@ -45,7 +50,7 @@ class BasicRLock {
   }
   // Blocks until the lock (or one more level of it) is held.
   void lock() noexcept {
-    const int me = current_tid();
+    const int me = rlock_owner_id();
     if (owner_.load(std::memory_order_relaxed) == me) {
       ++count_;
       return;
@@ -55,7 +60,7 @@ class BasicRLock {
   }
   // Like lock(), giving up at `deadline`; false on timeout (nothing changed).
   bool lock_until(Clock::time_point deadline) noexcept {
-    const int me = current_tid();
+    const int me = rlock_owner_id();
     if (owner_.load(std::memory_order_relaxed) == me) {
       ++count_;
       return true;
@@ -76,7 +81,7 @@ class BasicRLock {
   }
   // True when the calling thread holds the lock (Python's RLock._is_owned()).
   bool is_owned() const noexcept {
-    return owner_.load(std::memory_order_relaxed) == current_tid();
+    return owner_.load(std::memory_order_relaxed) == rlock_owner_id();
   }
   // True when some thread holds the lock (a snapshot).
   bool locked() const noexcept { return lock_.locked(); }
@@ -95,7 +100,7 @@ class BasicRLock {
   // Re-takes the lock, blocking, with the depth release_save() returned.
   void acquire_restore(std::uint32_t saved) noexcept {
     lock_.lock();
-    own(current_tid(), saved);
+    own(rlock_owner_id(), saved);
   }
 
  private:

@@ -10,6 +10,9 @@
 // cache (no lock, no allocation) when one Local is used in a loop; otherwise a per-thread
 // hash lookup under an uncontended per-thread mutex. The first get() allocates.
 //
+// Fork: in a forked child the values of threads that did not survive the fork stay
+// allocated (like those threads' stacks) until the Local dies in the child.
+//
 // Thread-safety: get()/has_value()/reset() concern only the calling thread's value and may
 // run in many threads at once. Destroying a Local while another thread is inside get() on it
 // is a data race (as for any object).

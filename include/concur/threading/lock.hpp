@@ -8,8 +8,8 @@
 // Python's acquire/release/locked.
 //
 // Cost: an uncontended acquire+release is two atomic read-modify-writes and no syscall
-// (Lock ≈ pthread_mutex; see docs/benchmarks.md). A contended acquire spins ~1-4 us
-// before sleeping on a futex (detail/futex.hpp).
+// (Lock ≈ pthread_mutex; see docs/benchmarks.md). A contended acquire spins 0.1-0.5 us
+// before sleeping on a futex (detail/futex.hpp, kSpinLimit).
 // Lifetime: destroy only when unlocked and nobody waits. Not copyable or movable.
 // Thread-safety: all members may be called from any thread.
 // Memory ordering: a successful acquire synchronizes-with the release that freed the lock.

@@ -132,7 +132,8 @@ class Thread {
   virtual ~Thread();
 
   // Starts the thread. Throws RuntimeError("threads can only be started once") on a second
-  // call, OSError if the OS refuses a thread (EAGAIN). Returns without waiting for the new
+  // call, RuntimeError("can't start new thread") if the OS refuses one (EAGAIN, no memory
+  // for the stack; the Thread may then be started again). Returns without waiting for the new
   // thread to be scheduled; is_alive() is true from here until run() returns.
   void start();
 

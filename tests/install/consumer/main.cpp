@@ -3,6 +3,7 @@
 #include <concur/concur.hpp>
 
 #include <cstdio>
+#include <mutex>
 #include <string>
 
 // multiprocessing::Process through DESIGN.md's names (issue #4).
@@ -19,8 +20,63 @@ static bool check_multiprocessing() {
   return ok;
 }
 
+// Shared memory and cross-process synchronization through DESIGN.md's names (issue #5).
+static bool check_shared_memory() {
+  namespace mp = concur::multiprocessing;
+  using namespace std::chrono_literals;
+  mp::Value<int> v(0);
+  mp::RawValue<long> raw(0);
+  mp::Array<double> a{1.0, 2.0};
+  mp::RawArray<char> ra(8);
+  mp::Lock lock;
+  mp::RLock rlock;
+  mp::Semaphore sem(2);
+  mp::BoundedSemaphore bsem(1);
+  mp::Condition cond(lock);
+  mp::Event ev;
+  mp::Barrier barrier(2);
+  mp::Process p(
+      [](mp::Value<int> val, mp::Event e, mp::Barrier b) {
+        for (int i = 0; i < 1000; ++i) {
+          std::lock_guard g(val.get_lock());
+          val.set(val.value() + 1);
+        }
+        e.set();
+        b.wait();
+      },
+      v, ev, barrier);
+  p.start();
+  for (int i = 0; i < 1000; ++i) v.fetch_add(1);
+  bool ok = ev.wait(10s);
+  barrier.wait();
+  p.join();
+  ok = ok && v.value() == 2000 && a[1] == 2.0 && a.size() == 2 && sem.get_value() == 2;
+  try {
+    bsem.release();
+    ok = false;
+  } catch (const concur::ValueError&) {
+  }
+  {
+    std::scoped_lock g(rlock, cond);
+    ok = ok && !lock.owner_died() && !cond.wait(1ms);
+  }
+  mp::SharedMemory shm(std::nullopt, true, 16);
+  mp::SharedMemory attached(shm.name());
+  attached.buf()[0] = std::byte{7};
+  ok = ok && shm.buf()[0] == std::byte{7} && attached.size() == 16;
+  shm.unlink();
+  try {
+    mp::SharedMemory gone(shm.name());
+    ok = false;
+  } catch (const concur::FileNotFoundError&) {
+  }
+  std::printf("shared memory %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 int main() {
   if (!check_multiprocessing()) return 1;
+  if (!check_shared_memory()) return 1;
   try {
     throw concur::queue::Empty();
   } catch (const concur::Error& e) {
