@@ -14,22 +14,26 @@
 #include "concur/multiprocessing/process.hpp"
 
 #include <cxxabi.h>
+#include <ext/stdio_sync_filebuf.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <new>
 #include <sstream>
 #include <typeinfo>
 
@@ -92,15 +96,35 @@ struct State {
   bool method_fixed = false;           // Python's "context has already been set"
   bool exit_hook = false;
   Process* self = nullptr;             // in a child: the Process it runs
+  struct Reaped {
+    std::string name;
+    pid_t pid;
+    int code;
+  };
+  std::vector<Reaped> pending_log;     // reaped under mu, logged after unlocking
 };
 
 void atfork_prepare();
 void atfork_parent();
 void atfork_child();
 
+// getpid() is a system call (glibc stopped caching it); the checks "is this our child?"
+// run on every join/is_alive/exitcode. concur caches it, refreshed by the atfork child
+// handler, which runs in the child of every fork() made through glibc (a raw clone()
+// that bypasses glibc would see a stale value).
+std::atomic<pid_t> g_pid{0};
+State& st();
+pid_t self_pid() {
+  const pid_t p = g_pid.load(std::memory_order_relaxed);
+  if (p != 0) return p;
+  (void)st();  // sets it (only before the load-time constructor, from others' static init)
+  return g_pid.load(std::memory_order_relaxed);
+}
+
 State& st() {
   static State* s = [] {
     auto* p = new State;  // leaked on purpose (used from atexit and after fork)
+    g_pid.store(::getpid(), std::memory_order_relaxed);
     ::pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     return p;
   }();
@@ -109,9 +133,26 @@ State& st() {
 
 // Any fork() — ours or the user's — happens with mu held, so the child's copy is unlocked
 // and consistent (the forking thread owns it and releases it on both sides).
+// Lock order: mu is the innermost lock of concur. Nothing is acquired while holding it
+// except the runtime's name lock, and its atfork handler is registered before any other
+// module's (a priority-101 constructor runs before ordinary static initializers), so its
+// prepare handler runs last: the other modules' locks are taken before it, never after.
 void atfork_prepare() { st().mu.lock(); }
 void atfork_parent() { st().mu.unlock(); }
-void atfork_child() { st().mu.unlock(); }
+// In any forked child (ours, or a user's raw fork()): the parent's children are not ours.
+// Only close(2) and plain stores here, nothing that allocates or frees.
+void atfork_child() {
+  g_pid.store(::getpid(), std::memory_order_relaxed);
+  State& s = st();
+  for (auto& r : s.children) {
+    rt::close_fd(r->pidfd);
+    r->pidfd = -1;
+    r->owner = nullptr;
+  }
+  s.mu.unlock();
+}
+
+__attribute__((constructor(101))) void register_atfork_first() { (void)st(); }
 
 thread_local bool tls_in_target = false;  // this thread runs a child's run()
 
@@ -119,6 +160,7 @@ constexpr logging::Level kDebug = logging::Level::DEBUG;
 constexpr logging::Level kInfo = logging::Level::INFO;
 
 // A lifecycle record on the "multiprocessing" logger; two relaxed loads when it is off.
+// Never called with mu held (logging has its own lock).
 template <class... A>
 void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
   logging::Logger& lg = get_logger();
@@ -127,13 +169,50 @@ void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
   else lg.info(fmt, args...);
 }
 
+// Holds mu; on release, logs the children reaped meanwhile (outside the lock).
+class Guard {
+ public:
+  explicit Guard(State& s) : s_(s) { s_.mu.lock(); }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+  ~Guard() {
+    if (s_.pending_log.empty()) {
+      s_.mu.unlock();
+      return;
+    }
+    std::vector<State::Reaped> done;
+    done.swap(s_.pending_log);
+    s_.mu.unlock();
+    for (auto& r : done)
+      mp_log(kDebug, "process {} (pid {}) ended with exitcode {}", r.name, r.pid, r.code);
+  }
+
+ private:
+  State& s_;
+};
+
+// With sync_with_stdio(true) (the default) the standard streams keep no buffer of their
+// own: everything sits in stdio's FILEs, which fflush(nullptr) writes. Flushing a stream
+// is needed only when it has its own buffer (sync_with_stdio(false), or a replaced
+// rdbuf). Skipping the other flushes matters in a child, where every library code page
+// touched for the first time is a page fault: this saves ~8 faults per child.
+template <class Stream>
+void flush_if_buffered(Stream& os) {
+#if defined(__GLIBCXX__)
+  using Sync = __gnu_cxx::stdio_sync_filebuf<typename Stream::char_type>;
+  auto* buf = os.rdbuf();
+  if (buf == nullptr || typeid(*buf) == typeid(Sync)) return;
+#endif
+  os.flush();
+}
+
 void flush_all() noexcept {
   try {
-    std::cout.flush();
-    std::cerr.flush();
-    std::clog.flush();
-    std::wcout.flush();
-    std::wcerr.flush();
+    flush_if_buffered(std::cout);
+    flush_if_buffered(std::cerr);
+    flush_if_buffered(std::clog);
+    flush_if_buffered(std::wcout);
+    flush_if_buffered(std::wcerr);
   } catch (...) {
   }
   std::fflush(nullptr);
@@ -196,7 +275,7 @@ bool poll_locked(State& s, ChildRecord& r) {
   } else {
     r.exitcode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
   }
-  mp_log(kDebug, "process {} (pid {}) ended with exitcode {}", r.name, r.pid, *r.exitcode);
+  if (get_logger().is_enabled_for(kDebug)) s.pending_log.push_back({r.name, r.pid, *r.exitcode});
   auto it = std::find_if(s.children.begin(), s.children.end(),
                          [&](const std::shared_ptr<ChildRecord>& c) { return c.get() == &r; });
   if (it != s.children.end()) s.children.erase(it);
@@ -232,14 +311,17 @@ bool wait_pidfd(int pidfd, const std::chrono::steady_clock::time_point* deadline
   }
 }
 
-// Blocks until the child of `r` ended and reaps it.
+// Blocks until the child of `r` ended and reaps it. Waits on the pidfd first: a poll that
+// finds the child ended costs the same as a waitid that finds it running.
 void join_record(State& s, const std::shared_ptr<ChildRecord>& r) {
+  {
+    Guard g(s);
+    if (r->exitcode || r->pidfd < 0) return;
+  }
   for (;;) {
-    {
-      std::lock_guard g(s.mu);
-      if (poll_locked(s, *r) || r->pidfd < 0) return;
-    }
     wait_pidfd(r->pidfd, nullptr);
+    Guard g(s);
+    if (poll_locked(s, *r) || r->pidfd < 0) return;
   }
 }
 
@@ -257,7 +339,7 @@ void exit_children() {
   State& s = st();
   std::vector<std::shared_ptr<ChildRecord>> kids;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     reap_finished_locked(s);
     kids = s.children;
   }
@@ -268,7 +350,7 @@ void exit_children() {
     if (!k->daemon) continue;
     any_daemon = true;
     mp_log(kInfo, "calling terminate() for daemon {}", k->name);
-    std::lock_guard g(s.mu);
+    Guard g(s);
     if (!poll_locked(s, *k)) send_signal(*k, SIGTERM);
   }
   if (any_daemon) {
@@ -276,7 +358,7 @@ void exit_children() {
     for (auto& k : kids) {
       if (!k->daemon || k->pidfd < 0) continue;
       if (!wait_pidfd(k->pidfd, &deadline)) {
-        std::lock_guard g(s.mu);
+        Guard g(s);
         if (!poll_locked(s, *k)) send_signal(*k, SIGKILL);
       }
     }
@@ -311,6 +393,28 @@ std::string identity_name(const std::vector<unsigned>& id) {
   return n;
 }
 
+// The first call of a dynamically linked function goes through ld.so's lazy binder, which
+// walks the symbol tables of every loaded library: measured here at ~16 extra page faults
+// and 50-70 us per child (fork+_exit+waitpid itself is ~235 us). A function that only
+// children call would pay that in every child, since a child's binding dies with it.
+// So the parent calls, once, the library functions the child path needs: libstdc++'s own
+// operator new, the nothrow new of std::stable_sort's buffer (run_exit_hooks), and the
+// "multiprocessing" logger lookup. The child leaves with exit_group through syscall(),
+// which the parent has already bound (pidfd_open), instead of _exit.
+void prewarm_child_path() {
+  std::string s;
+  s.reserve(200);  // out of line in libstdc++: binds its operator new
+  void* p = ::operator new(16, std::nothrow);
+  asm volatile("" : : "r"(p), "r"(s.data()) : "memory");
+  ::operator delete(p);
+  (void)get_logger();
+}
+
+[[noreturn]] void exit_now(int code) {
+  ::syscall(SYS_exit_group, code);
+  ::_exit(code);  // not reached
+}
+
 }  // namespace
 
 // ----------------------------------------------------------------------------- bootstrap
@@ -322,12 +426,7 @@ std::string identity_name(const std::vector<unsigned>& id) {
     // signal, and we have already been re-parented.
     if (::getppid() != setup.parent_pid) ::kill(::getpid(), SIGKILL);
   }
-  State& s = st();  // mu was released by the atfork child handler
-  for (auto& r : s.children) {  // siblings: not ours to wait for or to hold open
-    rt::close_fd(r->pidfd);
-    r->pidfd = -1;
-    r->owner = nullptr;
-  }
+  State& s = st();  // the atfork child handler released mu and the siblings' pidfds
   s.children.clear();
   s.counter = 0;
   s.identity = setup.identity;
@@ -358,14 +457,51 @@ std::string identity_name(const std::vector<unsigned>& id) {
   }
   mp_log(kInfo, "process exiting with exitcode {}", code);
   flush_all();
-  ::_exit(code);
+  exit_now(code);
 }
+
+// ----------------------------------------------------------------------------- launchers
+
+namespace {
+
+struct Launched {
+  pid_t pid;
+  int pidfd;
+  bool gone;  // already ended and reaped by someone else (SIGCHLD ignored)
+};
+
+// Start method fork: the child inherits everything and runs the bootstrap directly. A
+// forkserver launcher would instead send `setup` (and the target) to a server that forks
+// and calls the same bootstrap_child. Returns the child's pid and a pidfd for it.
+Launched launch_fork(Process& self, const detail::ChildSetup& setup) {
+  flush_all();  // so output buffered before start() is not written twice
+  const pid_t pid = ::fork();
+  if (pid < 0) throw_os_error(errno, "fork");
+  if (pid == 0) detail::bootstrap_child(self, setup);
+  const int fd = rt::pidfd_open(pid);
+  if (fd >= 0) return {pid, fd, false};
+  const int err = errno;
+  if (err == ESRCH) {
+    // Our own child can only be missing if it ended and the kernel reaped it already
+    // (SIGCHLD set to SIG_IGN). Stand in an always-readable eventfd for the sentinel.
+    const int efd = ::eventfd(1, EFD_CLOEXEC);
+    if (efd >= 0) return {pid, efd, true};
+  }
+  // Only without pidfd support (Linux < 5.3) or out of descriptors.
+  ::kill(pid, SIGKILL);
+  int status;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  throw_os_error(err, "pidfd_open");
+}
+
+}  // namespace
 
 // ----------------------------------------------------------------------------- Process
 
-Process::Process(ProcessOptions options) : name_(std::move(options.name)), parent_pid_(::getpid()) {
+Process::Process(ProcessOptions options) : name_(std::move(options.name)), parent_pid_(self_pid()) {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   identity_ = s.identity;
   identity_.push_back(++s.counter);
   daemon_ = options.daemon.value_or(s.daemon);
@@ -374,7 +510,7 @@ Process::Process(ProcessOptions options) : name_(std::move(options.name)), paren
 
 Process::~Process() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (rec_) {
     rec_->owner = nullptr;
     poll_locked(s, *rec_);  // reap now if it can be (no zombie left behind)
@@ -392,61 +528,51 @@ void Process::check_closed() const {
 
 void Process::check_child(const char* what) const {
   check_closed();
-  if (parent_pid_ != ::getpid()) throw ProcessError(std::string("can only ") + what + " a child process");
+  if (parent_pid_ != self_pid()) throw ProcessError(std::string("can only ") + what + " a child process");
   if (!rec_) throw ProcessError(std::string("can only ") + what + " a started process");
 }
 
 void Process::start() {
   check_closed();
   if (rec_) throw ProcessError("cannot start a process twice");
-  if (parent_pid_ != ::getpid())
+  if (parent_pid_ != self_pid())
     throw ProcessError("can only start a process object created by current process");
   State& s = st();
   detail::ChildSetup setup;
+  bool first_start = false;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     if (s.daemon) throw ProcessError("daemonic processes are not allowed to have children");
     reap_finished_locked(s);  // Python's _cleanup()
     s.method_fixed = true;
     if (!s.exit_hook) {
       s.exit_hook = true;
+      first_start = true;
       rt::register_exit_hook(rt::kExitChildren, exit_children);
     }
     setup.identity = identity_;
     setup.parent_name = rt::current_process_name();
   }
+  if (first_start) prewarm_child_path();  // outside mu: it takes the logging lock
   setup.name = name_;
   setup.daemon = daemon_;
-  setup.parent_pid = ::getpid();
-  setup.pdeathsig = daemon_ && rt::current_tid() == ::getpid();
+  setup.parent_pid = self_pid();
+  setup.pdeathsig = daemon_ && rt::current_tid() == self_pid();
   auto rec = std::make_shared<ChildRecord>();
   rec->daemon = daemon_;
   rec->name = name_;
   rec->owner = this;
 
-  // Launcher: fork (the only start method so far). Flush first so buffered output is
-  // not written twice, once by each process.
-  flush_all();
-  const pid_t pid = ::fork();
-  if (pid < 0) throw_os_error(errno, "fork");
-  if (pid == 0) detail::bootstrap_child(*this, setup);
-  const int fd = rt::pidfd_open(pid);
-  if (fd < 0) {  // only without pidfd support (Linux < 5.3) or out of fds
-    const int err = errno;
-    ::kill(pid, SIGKILL);
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    throw_os_error(err, "pidfd_open");
-  }
-  rec->pid = pid;
-  rec->pidfd = fd;
+  const Launched child = launch_fork(*this, setup);
+  rec->pid = child.pid;
+  rec->pidfd = child.pidfd;
+  if (child.gone) rec->exitcode = 255;  // its status is lost (see exitcode())
   {
-    std::lock_guard g(s.mu);
-    s.children.push_back(rec);
+    Guard g(s);
+    if (!rec->exitcode) s.children.push_back(rec);
     rec_ = std::move(rec);
   }
-  mp_log(kDebug, "started process {} (pid {})", name_, pid);
+  mp_log(kDebug, "started process {} (pid {})", name_, child.pid);
 }
 
 void Process::join() {
@@ -459,11 +585,11 @@ bool Process::join_until(std::chrono::steady_clock::time_point deadline) {
   State& s = st();
   for (;;) {
     {
-      std::lock_guard g(s.mu);
+      Guard g(s);
       if (poll_locked(s, *rec_)) return true;
     }
     if (!wait_pidfd(rec_->pidfd, &deadline)) {
-      std::lock_guard g(s.mu);
+      Guard g(s);
       return poll_locked(s, *rec_);
     }
   }
@@ -473,19 +599,19 @@ bool Process::is_alive() {
   check_closed();
   State& s = st();
   if (s.self == this) return true;
-  if (parent_pid_ != ::getpid()) throw ProcessError("can only test a child process");
+  if (parent_pid_ != self_pid()) throw ProcessError("can only test a child process");
   if (!rec_) return false;
-  std::lock_guard g(s.mu);
+  Guard g(s);
   return !poll_locked(s, *rec_);
 }
 
 void Process::signal(int sig, const char* what) {
   check_closed();
-  if (parent_pid_ != ::getpid()) throw ProcessError(std::string("can only ") + what + " a child process");
+  if (parent_pid_ != self_pid()) throw ProcessError(std::string("can only ") + what + " a child process");
   if (!rec_) throw ProcessError(std::string("can only ") + what + " a started process");
   mp_log(kDebug, "calling {}() for process {}", what, name_);
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   send_signal(*rec_, sig);
 }
 
@@ -495,9 +621,9 @@ void Process::kill() { signal(SIGKILL, "kill"); }
 void Process::close() {
   if (closed_) return;
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (rec_) {
-    if (parent_pid_ == ::getpid() && !poll_locked(s, *rec_))
+    if (parent_pid_ == self_pid() && !poll_locked(s, *rec_))
       throw ValueError(
           "Cannot close a process while it is still running. You should first call join() or "
           "terminate().");
@@ -509,29 +635,29 @@ void Process::close() {
   closed_ = true;
 }
 
-std::optional<int> Process::exitcode() {
+std::optional<int> Process::exitcode() const {
   check_closed();
   if (!rec_) return std::nullopt;
   State& s = st();
-  std::lock_guard g(s.mu);
-  if (parent_pid_ == ::getpid()) poll_locked(s, *rec_);
+  Guard g(s);
+  if (parent_pid_ == self_pid()) poll_locked(s, *rec_);
   return rec_->exitcode;
 }
 
 std::optional<pid_t> Process::pid() const {
   check_closed();
-  if (st().self == this) return ::getpid();
+  if (st().self == this) return self_pid();
   if (!rec_) return std::nullopt;
   return rec_->pid;
 }
 
 std::string Process::name() const {
-  std::lock_guard g(st().mu);
+  Guard g(st());
   return name_;
 }
 
 void Process::set_name(std::string name) {
-  std::lock_guard g(st().mu);
+  Guard g(st());
   name_ = std::move(name);
   if (rec_) rec_->name = name_;
 }
@@ -543,7 +669,7 @@ void Process::set_daemon(bool daemon) {
   daemon_ = daemon;
 }
 
-int Process::sentinel() const {
+std::optional<int> Process::sentinel() const {
   check_closed();
   if (!rec_) throw ValueError("process not started");
   return rec_->pidfd;
@@ -556,14 +682,14 @@ std::string Process::repr() const {
   std::string name;
   std::optional<pid_t> pid;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     name = name_;
     if (rec_) pid = rec_->pid;
     if (s.self == this) {
       status = "started";
     } else if (closed_) {
       status = "closed";
-    } else if (parent_pid_ != ::getpid()) {
+    } else if (parent_pid_ != self_pid()) {
       status = "unknown";
     } else if (!rec_) {
       status = "initial";
@@ -603,11 +729,11 @@ std::string to_string(StartMethod m) {
 }
 
 bool ProcessInfo::is_alive() const {
-  if (pid_ == ::getpid()) return true;
+  if (pid_ == self_pid()) return true;
   State& s = st();
   pid_t parent;
   {
-    std::lock_guard g(s.mu);
+    Guard g(s);
     parent = s.parent_pid;
   }
   if (pid_ == parent) return ::getppid() == pid_;
@@ -615,7 +741,7 @@ bool ProcessInfo::is_alive() const {
 }
 
 std::string to_string(const ProcessInfo& p) {
-  const bool self = p.pid() == ::getpid();
+  const bool self = p.pid() == self_pid();
   const char* type = self ? (p.parent_pid() ? "Process" : "_MainProcess") : "_ParentProcess";
   std::string out = std::string("<") + type + " name=" + py_repr(p.name());
   if (!self) out += " pid=" + std::to_string(p.pid());
@@ -630,21 +756,21 @@ std::ostream& operator<<(std::ostream& os, const ProcessInfo& p) { return os << 
 ProcessInfo current_process() {
   State& s = st();
   std::string name = rt::current_process_name();
-  std::lock_guard g(s.mu);
-  return ProcessInfo(std::move(name), ::getpid(), s.daemon,
+  Guard g(s);
+  return ProcessInfo(std::move(name), self_pid(), s.daemon,
                      s.parent_pid ? std::optional<pid_t>(s.parent_pid) : std::nullopt);
 }
 
 std::optional<ProcessInfo> parent_process() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (s.parent_pid == 0) return std::nullopt;
   return ProcessInfo(s.parent_name, s.parent_pid, false, std::nullopt);
 }
 
 std::vector<Process*> active_children() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   reap_finished_locked(s);
   std::vector<Process*> out;
   for (auto& k : s.children)
@@ -667,7 +793,7 @@ unsigned cpu_count() {
 
 void set_start_method(StartMethod method, bool force) {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   if (s.method_fixed && !force) throw RuntimeError("context has already been set");
   if (method != StartMethod::fork)
     throw ValueError("start method '" + to_string(method) + "' is not supported yet");
@@ -677,7 +803,7 @@ void set_start_method(StartMethod method, bool force) {
 
 StartMethod get_start_method() {
   State& s = st();
-  std::lock_guard g(s.mu);
+  Guard g(s);
   s.method_fixed = true;  // Python: asking fixes the default context
   return s.method;
 }
@@ -689,7 +815,7 @@ std::vector<StartMethod> get_all_start_methods() { return {StartMethod::fork}; }
   bool child;
   {
     State& s = st();
-    std::lock_guard g(s.mu);
+    Guard g(s);
     child = s.self != nullptr;
   }
   if (child) {  // another thread of a child: end the child now, like os._exit

@@ -175,4 +175,24 @@ TEST(ProcessAtExit, DaemonDiesWhenParentIsKilled) {
   EXPECT_TRUE(wait_gone(orphan_pid));
 }
 
+// A raw fork() of a parent (not through concur) does not inherit its children: when the
+// copy exits it neither terminates the parent's daemon nor waits for the parent's children.
+TEST(ProcessAtExit, RawForkCopyLeavesParentsChildrenAlone) {
+  mp::Process daemon({.daemon = true}, sleep_forever);
+  daemon.start();
+  Pipe pipe;
+  const int fds = ptest::count_fds();
+  const int status = ptest::run_copy([&, w = pipe.w] {
+    put(w, std::to_string(mp::active_children().size()) + " " +
+               std::to_string(ptest::count_fds() < fds ? 1 : 0));
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(pipe.read_all(), "0 1");  // no children there, the daemon's pidfd closed
+  EXPECT_TRUE(daemon.is_alive());
+  daemon.kill();
+  daemon.join();
+  EXPECT_EQ(daemon.exitcode(), -SIGKILL);
+}
+
 }  // namespace

@@ -82,12 +82,16 @@ TEST(ProcessLogging, AtExitRecords) {
   Pipe pipe;
   const int status = ptest::run_copy([w = pipe.w] {
     mp::log_to_stderr(logging::Level::INFO).set_stream(w);
-    mp::Process d({.name = "d", .daemon = true}, [] {
+    Pipe ready;
+    mp::Process d({.name = "d", .daemon = true}, [w = ready.w] {
+      ptest::put(w, "x");  // after its first record
       for (;;) ::pause();
     });
     mp::Process n({.name = "n"}, [] {});
     d.start();
     n.start();
+    char c;
+    (void)!::read(ready.r, &c, 1);
     (void)n.join(std::chrono::seconds(30));  // so only the daemon is left at exit
     mp::get_logger().set_level(logging::Level::INFO);
   });

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ext/stdio_filebuf.h>
+#include <iostream>
 #include <concur/multiprocessing.hpp>
 #include <cstring>
 #include <memory>
@@ -152,8 +154,9 @@ TEST(Process, JoinTimeout) {
   EXPECT_TRUE(p.is_alive());
   EXPECT_EQ(p.exitcode(), std::nullopt);
   p.kill();
-  EXPECT_TRUE(p.join(30s));
+  EXPECT_TRUE(p.join(std::chrono::hours::max()));  // no overflow of the deadline
   EXPECT_TRUE(p.join(0s));
+  EXPECT_TRUE(p.join(std::chrono::duration<double>(0.5)));
   EXPECT_EQ(p.exitcode(), -SIGKILL);
 }
 
@@ -161,7 +164,8 @@ TEST(Process, SentinelIsPollablePidfd) {
   mp::Process p(sleep_forever);
   EXPECT_THROW((void)p.sentinel(), concur::ValueError);
   p.start();
-  const int fd = p.sentinel();
+  ASSERT_TRUE(p.sentinel().has_value());
+  const int fd = *p.sentinel();
   ASSERT_GE(fd, 0);
   pollfd pf{fd, POLLIN, 0};
   EXPECT_EQ(::poll(&pf, 1, 0), 0);
@@ -497,6 +501,7 @@ TEST(ProcessModule, DestroyedWhileRunningIsReapedLater) {
   }
   EXPECT_FALSE(ptest::pid_exists(pid));
   EXPECT_FALSE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 0);
 }
 
 TEST(ProcessModule, CpuCountFollowsAffinity) {
@@ -550,6 +555,25 @@ TEST(ProcessModule, BufferedOutputIsFlushedBeforeFork) {
   EXPECT_EQ(out.read_all(), "parent-before|child|parent-after");
 }
 
+// Same when std::cout has a buffer of its own (a replaced rdbuf, as with
+// sync_with_stdio(false)): flushed before fork, and by the child before it leaves.
+TEST(ProcessModule, BufferedOstreamIsFlushedBeforeForkAndAtChildExit) {
+  Pipe out;
+  {
+    __gnu_cxx::stdio_filebuf<char> buf(out.w, std::ios::out, 4096);
+    std::streambuf* old = std::cout.rdbuf(&buf);
+    std::cout << "parent-before|";  // stays in buf's buffer
+    mp::Process p([] { std::cout << "child|"; });
+    p.start();
+    p.join();
+    std::cout << "parent-after";
+    std::cout.flush();
+    std::cout.rdbuf(old);
+  }  // buf closes out.w
+  out.w = -1;
+  EXPECT_EQ(out.read_all(), "parent-before|child|parent-after");
+}
+
 int g_marker_fd = -1;
 struct StaticWitness {
   ~StaticWitness() {
@@ -572,6 +596,42 @@ TEST(ProcessModule, ChildSkipsParentsAtexitAndStaticDestructors) {
   p.join();
   g_marker_fd = -1;
   EXPECT_EQ(pipe.read_all(), "child|");
+}
+
+// A child reaped behind concur's back (SIGCHLD ignored: the kernel reaps it) does not hang
+// join(); its status is lost, reported as 255.
+TEST(ProcessModule, ChildReapedElsewhereDoesNotHangJoin) {
+  struct sigaction old {};
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGCHLD, &ign, &old);
+  const int fds = ptest::count_fds();
+  for (int i = 0; i < 50; ++i) {  // the child may even be gone before start() returns
+    mp::Process p([] { mp::exit(3); });
+    p.start();
+    p.join();
+    EXPECT_EQ(p.exitcode(), 255);
+    EXPECT_FALSE(p.is_alive());
+    pollfd pf{*p.sentinel(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pf, 1, 0), 1);
+  }
+  ::sigaction(SIGCHLD, &old, nullptr);
+  EXPECT_EQ(ptest::count_fds(), fds);
+  EXPECT_TRUE(mp::active_children().empty());
+}
+
+// The zombie detectors used below do see a zombie.
+TEST(ProcessModule, ZombieDetectorsWork) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  siginfo_t si{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT), 0);  // now a zombie
+  EXPECT_TRUE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 1);
+  int st;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_FALSE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 0);
 }
 
 // No fd and no zombie survives many start/join/close cycles (checked through /proc).
@@ -597,6 +657,7 @@ TEST(ProcessModule, NoLeaksOverManyCycles) {
   }
   EXPECT_EQ(ptest::count_fds(), fds);
   EXPECT_FALSE(ptest::has_zombie_child());
+  EXPECT_EQ(ptest::zombie_children_in_proc(), 0);
   EXPECT_TRUE(mp::active_children().empty());
 }
 

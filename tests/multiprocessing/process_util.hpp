@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -91,6 +92,30 @@ inline bool has_zombie_child() {
   siginfo_t si{};
   if (::waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return false;  // ECHILD
   return si.si_pid != 0;
+}
+
+// Zombie children of this process, counted through /proc/<pid>/stat (state Z, ppid = us).
+inline int zombie_children_in_proc() {
+  int n = 0;
+  DIR* d = ::opendir("/proc");
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string path = std::string("/proc/") + e->d_name + "/stat";
+    FILE* f = std::fopen(path.c_str(), "re");
+    if (!f) continue;
+    char buf[512];
+    const std::size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[len] = 0;
+    const char* close_paren = std::strrchr(buf, ')');  // the name may hold spaces
+    char state = 0;
+    int ppid = 0;
+    if (close_paren && std::sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && state == 'Z' &&
+        ppid == ::getpid())
+      ++n;
+  }
+  ::closedir(d);
+  return n;
 }
 
 // Whether pid still exists (not even as a zombie).

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <string>
 #include <vector>
 
 // concur::queue and concur::futures through DESIGN.md's names (issue #3).
@@ -31,6 +32,20 @@ static bool queue_and_futures_ok() {
   for (int v : ex.map([](int x) { return x; }, std::vector<int>{1, 2}, {.timeout = 5s})) sum += v;
   ex.shutdown(true, false);
   return r.done.size() == 4 && sum == 14 + 3;
+}
+
+// multiprocessing::Process through DESIGN.md's names (issue #4).
+static bool check_multiprocessing() {
+  namespace mp = concur::multiprocessing;
+  mp::Process p({.name = "consumer_child", .daemon = false}, [](int n) { mp::exit(n); }, 5);
+  p.start();
+  p.join();
+  const bool ok = p.exitcode() == 5 && !p.is_alive() && p.pid().has_value() &&
+                  mp::current_process().name() == "MainProcess" && !mp::parent_process() &&
+                  mp::active_children().empty() && mp::cpu_count() >= 1 &&
+                  mp::to_string(p).find("stopped exitcode=5") != std::string::npos;
+  std::printf("multiprocessing %s\n", ok ? "ok" : "FAILED");
+  return ok;
 }
 
 // Shared memory and cross-process synchronization through DESIGN.md's names (issue #5).
@@ -94,6 +109,7 @@ int main() {
   };
   const Check checks[] = {
       {"queue/futures", queue_and_futures_ok},
+      {"multiprocessing", check_multiprocessing},
       {"shared memory", check_shared_memory},
   };
   int failed = 0;
