@@ -1,12 +1,12 @@
 #include "concur/detail/runtime.hpp"
 
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
-#include <new>
 #include <utility>
 #include <vector>
 
@@ -31,8 +31,15 @@ struct Runtime {
 };
 
 // Leaked on purpose: hooks may run from atexit after static destructors started.
+// The mutex is held across fork() (prepare/parent/child handlers), so a child never
+// inherits it locked by a thread that does not exist there.
 Runtime& rt() {
-  static Runtime* r = new Runtime;
+  static Runtime* r = [] {
+    auto* p = new Runtime;
+    ::pthread_atfork([] { rt().mu.lock(); }, [] { rt().mu.unlock(); },
+                     [] { rt().mu.unlock(); });
+    return p;
+  }();
   return *r;
 }
 
@@ -76,10 +83,11 @@ void register_after_fork_child(void (*fn)()) {
 void run_after_fork_in_child() {
   tls_tid = 0;
   Runtime& r = rt();
-  // The forking thread may not have held r.mu (concur never forks while holding it), but
-  // another thread might have: re-create the mutex state for the single-threaded child.
-  new (&r.mu) std::mutex;
-  std::vector<void (*)()> hooks = r.fork_hooks;
+  std::vector<void (*)()> hooks;
+  {
+    std::lock_guard g(r.mu);
+    hooks = r.fork_hooks;
+  }
   for (auto* fn : hooks) fn();
 }
 
@@ -96,6 +104,13 @@ void set_current_process_name(std::string name) {
 }
 
 int current_tid() noexcept {
+  // The cache must not survive any fork (concur's or a plain fork()): the child's only
+  // thread has a new tid. The atfork child handler runs in that thread.
+  static const bool registered = [] {
+    ::pthread_atfork(nullptr, nullptr, [] { tls_tid = 0; });
+    return true;
+  }();
+  (void)registered;
   if (tls_tid == 0) tls_tid = static_cast<int>(syscall(SYS_gettid));
   return tls_tid;
 }

@@ -2,6 +2,7 @@
 // MAP_SHARED memory) across processes.
 // concur-test: timeout=60
 #include "concur/detail/futex.hpp"
+#include "concur/detail/runtime.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -138,4 +139,27 @@ TEST(BasicLock, MutualExclusionAcrossProcesses) {
   munmap(mem, sizeof(SharedBlock));
 }
 
+}  // namespace
+
+namespace {
+TEST(Runtime, CurrentTidIsRefreshedAfterPlainFork) {
+  const int parent_tid = concur::detail::current_tid();
+  ASSERT_EQ(parent_tid, static_cast<int>(getpid()));
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int child_tid = concur::detail::current_tid();
+    const int ok = (child_tid == static_cast<int>(getpid()) && child_tid != parent_tid) ? 1 : 0;
+    (void)!write(fds[1], &ok, sizeof ok);
+    _exit(0);
+  }
+  int ok = 0;
+  ASSERT_EQ(read(fds[0], &ok, sizeof ok), static_cast<ssize_t>(sizeof ok));
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(ok, 1);
+}
 }  // namespace

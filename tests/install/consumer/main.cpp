@@ -2,23 +2,141 @@
 // public names of DESIGN.md and prints "consumer ok" when every check held.
 #include <concur/concur.hpp>
 
+#include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <string>
+#include <vector>
+
+// concur::queue and concur::futures through DESIGN.md's names (issue #3).
+static bool queue_and_futures_ok() {
+  using namespace std::chrono_literals;
+  concur::queue::Queue<int> q(2);
+  q.put(1);
+  q.put_nowait(2);
+  if (!q.full() || q.try_put(3)) return false;
+  if (q.get() != 1 || q.get(10ms) != 2 || q.try_get()) return false;
+  q.task_done();
+  q.task_done();
+  q.join();
+  concur::queue::PriorityQueue<int> pq;
+  pq.put(3);
+  pq.put(1);
+  if (pq.get() != 1) return false;
+  concur::futures::ThreadPoolExecutor ex(2, {.thread_name_prefix = "consumer"});
+  std::vector<concur::futures::Future<int>> fs;
+  for (int i = 0; i < 4; ++i) fs.push_back(ex.submit([](int x) { return x * x; }, i));
+  auto r = concur::futures::wait(fs, std::nullopt, concur::futures::ReturnWhen::ALL_COMPLETED);
+  int sum = 0;
+  for (auto& f : concur::futures::as_completed(fs, 5s)) sum += f.result();
+  for (int v : ex.map([](int x) { return x; }, std::vector<int>{1, 2}, {.timeout = 5s})) sum += v;
+  ex.shutdown(true, false);
+  return r.done.size() == 4 && sum == 14 + 3;
+}
+
+// multiprocessing::Process through DESIGN.md's names (issue #4).
+static bool check_multiprocessing() {
+  namespace mp = concur::multiprocessing;
+  mp::Process p({.name = "consumer_child", .daemon = false}, [](int n) { mp::exit(n); }, 5);
+  p.start();
+  p.join();
+  const bool ok = p.exitcode() == 5 && !p.is_alive() && p.pid().has_value() &&
+                  mp::current_process().name() == "MainProcess" && !mp::parent_process() &&
+                  mp::active_children().empty() && mp::cpu_count() >= 1 &&
+                  mp::to_string(p).find("stopped exitcode=5") != std::string::npos;
+  std::printf("multiprocessing %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
+// Shared memory and cross-process synchronization through DESIGN.md's names (issue #5).
+static bool check_shared_memory() {
+  namespace mp = concur::multiprocessing;
+  using namespace std::chrono_literals;
+  mp::Value<int> v(0);
+  mp::RawValue<long> raw(0);
+  mp::Array<double> a{1.0, 2.0};
+  mp::RawArray<char> ra(8);
+  mp::Lock lock;
+  mp::RLock rlock;
+  mp::Semaphore sem(2);
+  mp::BoundedSemaphore bsem(1);
+  mp::Condition cond(lock);
+  mp::Event ev;
+  mp::Barrier barrier(2);
+  mp::Process p(
+      [](mp::Value<int> val, mp::Event e, mp::Barrier b) {
+        for (int i = 0; i < 1000; ++i) {
+          std::lock_guard g(val.get_lock());
+          val.set(val.value() + 1);
+        }
+        e.set();
+        b.wait();
+      },
+      v, ev, barrier);
+  p.start();
+  for (int i = 0; i < 1000; ++i) v.fetch_add(1);
+  bool ok = ev.wait(10s);
+  barrier.wait();
+  p.join();
+  ok = ok && v.value() == 2000 && a[1] == 2.0 && a.size() == 2 && sem.get_value() == 2;
+  try {
+    bsem.release();
+    ok = false;
+  } catch (const concur::ValueError&) {
+  }
+  {
+    std::scoped_lock g(rlock, cond);
+    ok = ok && !lock.owner_died() && !cond.wait(1ms);
+  }
+  mp::SharedMemory shm(std::nullopt, true, 16);
+  mp::SharedMemory attached(shm.name());
+  attached.buf()[0] = std::byte{7};
+  ok = ok && shm.buf()[0] == std::byte{7} && attached.size() == 16;
+  shm.unlink();
+  try {
+    mp::SharedMemory gone(shm.name());
+    ok = false;
+  } catch (const concur::FileNotFoundError&) {
+  }
+  std::printf("shared memory %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
+// concur::subprocess through DESIGN.md's names (issue #6).
+static bool check_subprocess() {
+  namespace sp = concur::subprocess;
+  sp::CompletedProcess cp = sp::run({"echo", "hi"}, {.capture_output = true, .check = true});
+  sp::Popen p({"cat"}, {.in = sp::Redirect::Pipe, .out = sp::Redirect::Pipe});
+  auto [out, err] = p.communicate(std::string("piped"));
+  const bool ok = cp.out == "hi\n" && out == "piped" && p.returncode() == 0;
+  std::printf("subprocess %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
 
 int main() {
+  struct Check {
+    const char* name;
+    bool (*fn)();
+  };
+  const Check checks[] = {
+      {"queue/futures", queue_and_futures_ok},
+      {"multiprocessing", check_multiprocessing},
+      {"shared memory", check_shared_memory},
+      {"subprocess", check_subprocess},
+  };
+  int failed = 0;
+  for (const Check& c : checks) {
+    if (!c.fn()) {
+      std::printf("%s check failed\n", c.name);
+      ++failed;
+    }
+  }
   try {
     throw concur::queue::Empty();
   } catch (const concur::Error& e) {
     std::printf("caught %s\n", e.what());
   }
-  {  // concur::subprocess through DESIGN.md's names
-    namespace sp = concur::subprocess;
-    sp::CompletedProcess cp = sp::run({"echo", "hi"}, {.capture_output = true, .check = true});
-    sp::Popen p({"cat"}, {.in = sp::Redirect::Pipe, .out = sp::Redirect::Pipe});
-    auto [out, err] = p.communicate(std::string("piped"));
-    if (cp.out != "hi\n" || out != "piped" || p.returncode() != 0) return 1;
-    std::printf("subprocess ok\n");
-  }
+  if (failed) return 1;
   std::printf("consumer ok\n");
   return 0;
 }

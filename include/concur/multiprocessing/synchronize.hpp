@@ -1,0 +1,396 @@
+// concur/multiprocessing/synchronize.hpp — cross-process Lock, RLock, Semaphore,
+// BoundedSemaphore, Event, Condition and Barrier (Python's multiprocessing.synchronize).
+//
+// Each class is a copyable handle to one object in the process-shared arena
+// (detail/arena.hpp): create it before Process::start() and every child — holding a copy
+// made by fork — works on the same lock. Copies in one process are the same lock too.
+// The objects are the futex core's primitives (detail/futex.hpp) and RobustLock
+// (detail/robust_lock.hpp) placed in MAP_SHARED memory; nothing else is between you and the
+// atomics: an uncontended acquire+release is two atomic RMWs and no syscall.
+//
+// Robustness (beyond Python, cpython#88304): if the process (thread) holding a Lock or an
+// RLock dies, the next acquirer gets the lock — woken by the kernel within milliseconds —
+// and owner_died() returns true (for everybody) until consistent() is called. The lock
+// stays usable either way (glibc would make it ENOTRECOVERABLE; we leave that policy to
+// the caller). Semaphores, BoundedSemaphores and Events have no owner, so a process that
+// dies after acquire() and before release() loses that unit for good, as in Python and
+// POSIX; use a Lock where a death must be survived.
+//
+// Lifetime: the shared object lives as long as a handle exists in the process that created
+// it (and in children until they exit). Thread-safety: every method may be called from any
+// thread of any process holding a handle. Memory ordering: acquire/lock/wait synchronize
+// with the release/unlock/set/notify that let them through, like std::mutex.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "concur/detail/barrier.hpp"
+#include "concur/detail/condition.hpp"
+#include "concur/detail/futex.hpp"
+#include "concur/detail/robust_lock.hpp"
+#include "concur/detail/timeouts.hpp"
+#include "concur/errors.hpp"
+
+namespace concur::multiprocessing {
+
+namespace detail_sync {
+template <class C, class D>
+concur::detail::Clock::time_point to_steady(std::chrono::time_point<C, D> tp) {
+  return concur::detail::to_steady_deadline(tp);
+}
+}  // namespace detail_sync
+
+// A non-recursive lock that any thread of any process may release (Python's rule), robust
+// against the death of its holder. Lockable / TimedLockable.
+class Lock {
+ public:
+  // Allocates the lock in shared memory, unlocked. Throws OSError if memory is exhausted.
+  Lock();
+
+  // Blocks until acquired (blocking = false: tries once). Returns whether it was acquired.
+  bool acquire(bool blocking = true) {
+    if (blocking) {
+      lock_->lock();
+      return true;
+    }
+    return lock_->try_lock();
+  }
+  // Waits at most `timeout` (a negative timeout tries once, like Python's SemLock).
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    return lock_->lock_until(concur::detail::deadline_after(timeout));
+  }
+  // Python's acquire(block, timeout): ValueError("can't specify a timeout for a
+  // non-blocking call") if !blocking, as threading.Lock.
+  template <class R, class P>
+  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<R, P> timeout) {
+    if (!blocking) throw ValueError(concur::detail::kNonBlockingTimeout);
+    return acquire(timeout);
+  }
+  // Releases; any thread or process may. Throws ValueError("semaphore or lock released
+  // too many times") if the lock is not held.
+  void release() {
+    if (!lock_->unlock()) throw ValueError("semaphore or lock released too many times");
+  }
+  // Whether somebody holds the lock (a snapshot).
+  bool locked() const noexcept { return lock_->locked(); }
+  // True after the lock was taken over from a holder that died, until consistent().
+  bool owner_died() const noexcept { return lock_->owner_died(); }
+  // Declares the protected state repaired; owner_died() becomes false.
+  void consistent() noexcept { lock_->consistent(); }
+
+  void lock() { lock_->lock(); }
+  [[nodiscard]] bool try_lock() { return lock_->try_lock(); }
+  template <class R, class P>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
+  template <class C, class D>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
+    return lock_->lock_until(detail_sync::to_steady(tp));
+  }
+  void unlock() { release(); }
+
+  // The underlying robust lock (for Condition and Value).
+  concur::detail::RobustLock& native() const noexcept { return *lock_; }
+
+ private:
+  friend class Condition;
+  std::shared_ptr<concur::detail::RobustLock> lock_;
+};
+
+// A recursive lock owned by one thread of one process; robust against its owner's death
+// (the recursion count is then reset: the new owner holds it once).
+class RLock {
+ public:
+  RLock();
+  // An RLock on a lock that lives inside another shared block (Value's get_lock()).
+  explicit RLock(std::shared_ptr<concur::detail::RobustLock> inner) : lock_(std::move(inner)) {}
+
+  // Acquires (re-entrantly: the owner's nested acquire only counts). Returns success.
+  bool acquire(bool blocking = true) {
+    concur::detail::RobustLock& l = *lock_;
+    // CAS first: an owner check before it would read the (contended) line once more.
+    if (!l.try_lock()) {
+      if (l.owned_by_me()) return nest();
+      if (!blocking) return false;
+      l.lock();
+    }
+    l.count() = 1;
+    return true;
+  }
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    return acquire_until(concur::detail::deadline_after(timeout));
+  }
+  template <class R, class P>
+  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<R, P> timeout) {
+    if (!blocking) throw ValueError(concur::detail::kNonBlockingTimeout);
+    return acquire(timeout);
+  }
+  // Releases one level. Throws RuntimeError("cannot release un-acquired lock") unless the
+  // calling thread owns it.
+  void release() {
+    concur::detail::RobustLock& l = *lock_;
+    if (!l.owned_by_me() || l.count() == 0) throw_unowned();
+    if (--l.count() == 0) l.unlock();
+  }
+  // Whether somebody holds it; whether the calling thread does; the recursion depth.
+  bool locked() const noexcept { return lock_->locked(); }
+  bool is_owned() const noexcept { return lock_->owned_by_me(); }
+  std::uint32_t recursion_count() const noexcept {
+    return lock_->owned_by_me() ? lock_->count() : 0;
+  }
+  bool owner_died() const noexcept { return lock_->owner_died(); }
+  void consistent() noexcept { lock_->consistent(); }
+
+  void lock() { acquire(true); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+  template <class R, class P>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
+  template <class C, class D>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
+    return acquire_until(detail_sync::to_steady(tp));
+  }
+  void unlock() { release(); }
+
+  concur::detail::RobustLock& native() const noexcept { return *lock_; }
+
+ private:
+  bool acquire_until(concur::detail::Clock::time_point deadline) {
+    concur::detail::RobustLock& l = *lock_;
+    if (!l.try_lock()) {
+      if (l.owned_by_me()) return nest();
+      if (!l.lock_until(deadline)) return false;
+    }
+    l.count() = 1;
+    return true;
+  }
+  bool nest();                         // the owner's nested acquire
+  [[noreturn]] static void throw_unowned();
+  friend class Condition;
+  std::shared_ptr<concur::detail::RobustLock> lock_;
+};
+
+// A counting semaphore shared by processes. No owner: not robust (see the banner).
+class Semaphore {
+ public:
+  // Throws ValueError("semaphore initial value must be >= 0") if value < 0.
+  explicit Semaphore(int value = 1);
+  // Takes a unit, blocking until one is available (blocking = false: tries once).
+  bool acquire(bool blocking = true);
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return sem().acquire(&deadline);
+  }
+  // Adds n units and wakes up to n waiters. ValueError if n < 1 or the value would pass
+  // INT_MAX (Python: SEM_VALUE_MAX).
+  // A BoundedSemaphore (even through a Semaphore&) throws ValueError("semaphore or lock
+  // released too many times") above its initial value.
+  void release(int n = 1);
+  // Current value (Python's get_value()).
+  int get_value() const noexcept;
+
+  void lock() { acquire(true); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+  void unlock() { release(); }
+
+ protected:
+  Semaphore(int value, bool bounded);
+  struct Block {
+    concur::detail::BasicSemaphore<concur::detail::Scope::Shared> sem;
+    std::uint32_t bounded;  // 1 for a BoundedSemaphore
+    std::uint32_t bound;    // its initial value
+    Block(std::uint32_t v, bool b) : sem(v), bounded(b ? 1u : 0u), bound(v) {}
+  };
+  concur::detail::BasicSemaphore<concur::detail::Scope::Shared>& sem() const noexcept {
+    return block_->sem;
+  }
+  std::shared_ptr<Block> block_;
+};
+
+// A semaphore whose release() above the initial value throws ValueError("semaphore or lock
+// released too many times").
+class BoundedSemaphore : public Semaphore {
+ public:
+  explicit BoundedSemaphore(int value = 1) : Semaphore(value, true) {}
+};
+
+// Python's multiprocessing.Event: a flag in shared memory.
+class Event {
+ public:
+  Event();
+  bool is_set() const noexcept;
+  // Sets the flag and wakes every waiter in every process.
+  void set() noexcept;
+  void clear() noexcept;
+  // Blocks until the flag is set. Returns true.
+  bool wait() noexcept;
+  // Blocks at most `timeout`; returns the flag (false only on timeout).
+  template <class R, class P>
+  [[nodiscard]] bool wait(std::chrono::duration<R, P> timeout) noexcept {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return wait_until(deadline);
+  }
+  [[nodiscard]] bool wait_until(concur::detail::Clock::time_point deadline) noexcept;
+
+ private:
+  std::shared_ptr<concur::detail::BasicEvent<concur::detail::Scope::Shared>> ev_;
+};
+
+namespace detail_sync {
+// Adapters that let detail::BasicCondition release and re-take our robust locks (found by
+// ADL: cond_is_owned / cond_release_save / cond_acquire_restore).
+struct PlainLockRef {
+  concur::detail::RobustLock* l;
+};
+struct RecursiveLockRef {
+  concur::detail::RobustLock* l;
+};
+// A plain Lock has no owner in Python's model: "owned" means "locked", as Python's
+// Condition._is_owned decides for a Lock.
+inline bool cond_is_owned(const PlainLockRef& r) noexcept { return r.l->locked(); }
+inline std::uint32_t cond_release_save(PlainLockRef& r) noexcept {
+  r.l->unlock();
+  return 0;
+}
+inline void cond_acquire_restore(PlainLockRef& r, std::uint32_t) noexcept { r.l->lock(); }
+inline bool cond_is_owned(const RecursiveLockRef& r) noexcept {
+  return r.l->owned_by_me() && r.l->count() > 0;
+}
+inline std::uint32_t cond_release_save(RecursiveLockRef& r) noexcept {
+  const std::uint32_t saved = r.l->count();
+  r.l->count() = 0;
+  r.l->unlock();
+  return saved;
+}
+// If the lock's holder died meanwhile, lock() takes it over (owner_died() becomes true)
+// and the waiter gets its own recursion depth back.
+inline void cond_acquire_restore(RecursiveLockRef& r, std::uint32_t saved) noexcept {
+  r.l->lock();
+  r.l->count() = saved;
+}
+}  // namespace detail_sync
+
+// Python's multiprocessing.Condition: sync's FIFO condition algorithm
+// (detail/condition.hpp, Shared waiter slots) over a robust Lock or RLock.
+// No spurious wake-ups for up to 64 simultaneous waiters; notify(n) wakes the n oldest.
+// Robustness: if the lock's holder dies, a waiter re-taking the lock after its wake-up gets
+// it and sees owner_died() == true — it never hangs on the dead holder. Not covered: a
+// process killed while WAITING keeps its waiter slot, so a later notify may be spent on it
+// (use wait_for with a predicate and notify_all when processes may be killed).
+class Condition {
+ public:
+  // A condition with its own RLock (Python's default).
+  Condition();
+  // A condition over `lock` (the handle is copied: the lock lives as long as needed).
+  explicit Condition(const Lock& lock);
+  explicit Condition(const RLock& lock);
+
+  // ---- the underlying lock (Lockable) ----
+  bool acquire(bool blocking = true) { return plain_ ? plain_->acquire(blocking) : rlock_->acquire(blocking); }
+  template <class R, class P>
+  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
+    return plain_ ? plain_->acquire(timeout) : rlock_->acquire(timeout);
+  }
+  void release() { plain_ ? plain_->release() : rlock_->release(); }
+  void lock() { acquire(true); }
+  void unlock() { release(); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+  template <class R, class P>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
+  template <class C, class D>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
+    return plain_ ? plain_->try_lock_until(tp) : rlock_->try_lock_until(tp);
+  }
+  // The lock's owner_died()/consistent() (see Lock).
+  bool owner_died() const noexcept { return native().owner_died(); }
+  void consistent() noexcept { native().consistent(); }
+
+  // ---- waiting ----
+  // Releases the lock (all levels of an RLock), blocks until notified, re-takes it.
+  // RuntimeError("cannot wait on un-acquired lock") unless the caller holds the lock.
+  void wait() { (void)wait_impl(nullptr); }
+  // As wait(), giving up after `timeout`; false on timeout (the lock is held again).
+  template <class R, class P>
+  [[nodiscard]] bool wait(std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return wait_impl(&deadline);
+  }
+  template <class C, class D>
+  [[nodiscard]] bool wait_until(std::chrono::time_point<C, D> tp) {
+    const auto deadline = concur::detail::to_steady_deadline(tp);
+    return wait_impl(&deadline);
+  }
+  // Waits until pred() holds; returns its last value.
+  template <class Pred>
+  bool wait_for(Pred pred) {
+    bool r = static_cast<bool>(pred());
+    while (!r) {
+      (void)wait_impl(nullptr);
+      r = static_cast<bool>(pred());
+    }
+    return r;
+  }
+  template <class Pred, class R, class P>
+  [[nodiscard]] bool wait_for(Pred pred, std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    bool r = static_cast<bool>(pred());
+    while (!r) {
+      if (concur::detail::Clock::now() >= deadline) break;
+      (void)wait_impl(&deadline);
+      r = static_cast<bool>(pred());
+    }
+    return r;
+  }
+  // ---- notifying (the caller holds the lock; RuntimeError("cannot notify on un-acquired
+  // lock") otherwise) ----
+  void notify(int n = 1);
+  void notify_all();
+
+ private:
+  concur::detail::RobustLock& native() const noexcept {
+    return plain_ ? plain_->native() : rlock_->native();
+  }
+  bool owned() const noexcept;
+  bool wait_impl(const concur::detail::Clock::time_point* deadline);
+
+  std::optional<Lock> plain_;
+  std::optional<RLock> rlock_;
+  std::shared_ptr<concur::detail::BasicCondition<concur::detail::Scope::Shared>> cond_;
+};
+
+// Python's multiprocessing.Barrier: sync's barrier algorithm (detail/barrier.hpp) in
+// shared memory. The action runs in the process whose wait() completes the cycle (each
+// process holds its own copy of the callable, inherited through fork).
+// Not robust: a process that dies while waiting never arrives; the others wait until
+// their timeout (which breaks the barrier) — pass a timeout when processes may die.
+class Barrier {
+ public:
+  // ValueError("parties must be > 0") for parties < 1.
+  explicit Barrier(int parties, std::function<void()> action = {},
+                   std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  // Waits for all parties; returns this party's index 0..parties-1. Throws
+  // threading::BrokenBarrierError, or the action's exception in the process that ran it.
+  int wait();
+  template <class R, class P>
+  int wait(std::chrono::duration<R, P> timeout) {
+    const auto deadline = concur::detail::deadline_after(timeout);
+    return wait_until_impl(&deadline);
+  }
+  void reset() noexcept;
+  void abort() noexcept;
+  bool broken() const noexcept;
+  int parties() const noexcept;
+  int n_waiting() const noexcept;
+
+ private:
+  int wait_until_impl(const concur::detail::Clock::time_point* deadline);
+  std::shared_ptr<concur::detail::BasicBarrier<concur::detail::Scope::Shared>> b_;
+  std::function<void()> action_;
+};
+
+}  // namespace concur::multiprocessing

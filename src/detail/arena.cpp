@@ -1,0 +1,149 @@
+#include "concur/detail/arena.hpp"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "concur/errors.hpp"
+
+namespace concur::detail {
+
+namespace {
+
+constexpr std::size_t kClasses = kMaxSmall / kArenaAlign;  // size classes 64, 128, ... 16 KiB
+
+struct Arena {
+  std::mutex mu;
+  char* cur = nullptr;      // the chunk being carved (owned by this process)
+  std::size_t used = 0;     // bytes of `cur` handed out
+  std::size_t chunks = 0;   // chunks mapped by this process
+  std::size_t large = 0;    // large mappings live
+  std::vector<void*> free_lists[kClasses];
+};
+
+std::atomic<unsigned long> g_fork_gen{0};
+std::atomic<int> g_pid{0};
+
+void on_prepare() noexcept { g_fork_gen.fetch_add(1, std::memory_order_relaxed); }
+Arena& arena() noexcept;
+void on_child() noexcept {
+  g_pid.store(0, std::memory_order_relaxed);
+  Arena& a = arena();
+  // The child is single-threaded now; another parent thread may have held the mutex.
+  new (&a.mu) std::mutex;
+  // Forget the parent's allocation state: its free space and free blocks belong to the
+  // parent.
+  a.cur = nullptr;
+  a.used = 0;
+  a.chunks = 0;
+  a.large = 0;
+  for (auto& fl : a.free_lists) std::vector<void*>().swap(fl);
+}
+
+// Leaked on purpose: handles may be released by static destructors after ours ran.
+Arena& arena() noexcept {
+  static Arena* a = [] {
+    auto* p = new Arena;
+    pthread_atfork(&on_prepare, nullptr, &on_child);
+    return p;
+  }();
+  return *a;
+}
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+void* map_shared(std::size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw OSError(errno, "mmap(MAP_SHARED|MAP_ANONYMOUS)");
+  return p;
+}
+
+std::size_t page_size() {
+  static const std::size_t ps = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return ps;
+}
+
+}  // namespace
+
+int current_pid_cached() noexcept {
+  int p = g_pid.load(std::memory_order_relaxed);
+  if (p == 0) {
+    (void)arena();  // make sure the atfork handler that resets the cache is installed
+    p = static_cast<int>(::getpid());
+    g_pid.store(p, std::memory_order_relaxed);
+  }
+  return p;
+}
+
+unsigned long fork_generation() noexcept {
+  (void)arena();
+  return g_fork_gen.load(std::memory_order_relaxed);
+}
+
+void* shared_alloc(std::size_t size) {
+  if (size == 0) size = 1;
+  Arena& a = arena();
+  const std::size_t bytes = round_up(size, kArenaAlign);
+  if (bytes > kMaxSmall) {
+    void* p = map_shared(round_up(bytes, page_size()));
+    std::lock_guard g(a.mu);
+    ++a.large;
+    return p;
+  }
+  std::lock_guard g(a.mu);
+  auto& fl = a.free_lists[bytes / kArenaAlign - 1];
+  if (!fl.empty()) {
+    void* p = fl.back();
+    fl.pop_back();
+    std::memset(p, 0, bytes);
+    return p;
+  }
+  if (a.cur == nullptr || a.used + bytes > kArenaChunk) {
+    // The tail of the old chunk (< 16 KiB) is abandoned; fresh chunks are zero-filled.
+    a.cur = static_cast<char*>(map_shared(kArenaChunk));
+    a.used = 0;
+    ++a.chunks;
+  }
+  void* p = a.cur + a.used;
+  a.used += bytes;
+  return p;
+}
+
+void shared_free(void* p, std::size_t size, unsigned long gen) noexcept {
+  if (!p) return;
+  Arena& a = arena();
+  const std::size_t bytes = round_up(size == 0 ? 1 : size, kArenaAlign);
+  if (bytes > kMaxSmall) {
+    ::munmap(p, round_up(bytes, page_size()));
+    std::lock_guard g(a.mu);
+    --a.large;
+    return;
+  }
+  // A child forked since the allocation may still use these bytes: never hand them out
+  // again (see the banner).
+  if (gen != g_fork_gen.load(std::memory_order_relaxed)) return;
+  std::lock_guard g(a.mu);
+  try {
+    a.free_lists[bytes / kArenaAlign - 1].push_back(p);
+  } catch (...) {
+    // Out of memory for the free list: leaving the block unused is harmless.
+  }
+}
+
+ArenaStats arena_stats() {
+  Arena& a = arena();
+  std::lock_guard g(a.mu);
+  ArenaStats s;
+  s.chunks = a.chunks;
+  s.large = a.large;
+  for (auto& fl : a.free_lists) s.free_blocks += fl.size();
+  return s;
+}
+
+}  // namespace concur::detail

@@ -1,0 +1,156 @@
+#include "concur/multiprocessing/synchronize.hpp"
+
+#include <climits>
+
+#include "concur/detail/arena.hpp"
+#include "concur/errors.hpp"
+
+namespace concur::multiprocessing {
+
+using concur::detail::make_shared_object;
+using concur::detail::RobustLock;
+
+// ---- Lock -------------------------------------------------------------------------------
+
+Lock::Lock() : lock_(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
+
+// ---- RLock ------------------------------------------------------------------------------
+
+RLock::RLock() : lock_(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
+
+bool RLock::nest() {
+  std::uint32_t& c = lock_->count();
+  if (c == UINT32_MAX) throw RuntimeError("RLock recursion count overflow");
+  ++c;
+  return true;
+}
+
+void RLock::throw_unowned() { throw RuntimeError("cannot release un-acquired lock"); }
+
+// ---- Semaphore / BoundedSemaphore --------------------------------------------------------
+
+namespace {
+std::uint32_t checked_initial(int value) {
+  if (value < 0) throw ValueError("semaphore initial value must be >= 0");
+  return static_cast<std::uint32_t>(value);
+}
+}  // namespace
+
+Semaphore::Semaphore(int value) : Semaphore(value, false) {}
+
+Semaphore::Semaphore(int value, bool bounded)
+    : block_(make_shared_object<Block>(sizeof(Block), checked_initial(value), bounded)) {}
+
+bool Semaphore::acquire(bool blocking) {
+  if (!blocking) return sem().try_acquire();
+  return sem().acquire(nullptr);
+}
+
+void Semaphore::release(int n) {
+  if (n < 1) throw ValueError("n must be one or more");
+  const auto un = static_cast<std::uint32_t>(n);
+  if (block_->bounded) {
+    if (!sem().release_bounded(un, block_->bound))
+      throw ValueError("semaphore or lock released too many times");
+    return;
+  }
+  if (!sem().release_bounded(un, static_cast<std::uint32_t>(INT_MAX)))
+    throw ValueError("semaphore value would exceed SEM_VALUE_MAX");
+}
+
+int Semaphore::get_value() const noexcept { return static_cast<int>(sem().value()); }
+
+// ---- Event ------------------------------------------------------------------------------
+
+using SharedEvent = concur::detail::BasicEvent<concur::detail::Scope::Shared>;
+
+Event::Event() : ev_(make_shared_object<SharedEvent>(sizeof(SharedEvent))) {}
+bool Event::is_set() const noexcept { return ev_->is_set(); }
+void Event::set() noexcept { ev_->set(); }
+void Event::clear() noexcept { ev_->clear(); }
+bool Event::wait() noexcept { return ev_->wait(nullptr); }
+bool Event::wait_until(concur::detail::Clock::time_point deadline) noexcept {
+  return ev_->wait(&deadline);
+}
+
+}  // namespace concur::multiprocessing
+
+namespace concur::multiprocessing {
+
+// ---- Condition --------------------------------------------------------------------------
+
+using SharedCondition = concur::detail::BasicCondition<concur::detail::Scope::Shared>;
+using SharedBarrier = concur::detail::BasicBarrier<concur::detail::Scope::Shared>;
+
+Condition::Condition()
+    : rlock_(RLock()),
+      cond_(concur::detail::make_shared_object<SharedCondition>(sizeof(SharedCondition))) {}
+Condition::Condition(const Lock& lock)
+    : plain_(lock),
+      cond_(concur::detail::make_shared_object<SharedCondition>(sizeof(SharedCondition))) {}
+Condition::Condition(const RLock& lock)
+    : rlock_(lock),
+      cond_(concur::detail::make_shared_object<SharedCondition>(sizeof(SharedCondition))) {}
+
+bool Condition::owned() const noexcept {
+  if (plain_) return detail_sync::cond_is_owned(detail_sync::PlainLockRef{&plain_->native()});
+  return detail_sync::cond_is_owned(detail_sync::RecursiveLockRef{&rlock_->native()});
+}
+
+bool Condition::wait_impl(const concur::detail::Clock::time_point* deadline) {
+  if (!owned()) throw RuntimeError("cannot wait on un-acquired lock");
+  if (plain_) {
+    detail_sync::PlainLockRef ref{&plain_->native()};
+    return cond_->wait(ref, deadline);
+  }
+  detail_sync::RecursiveLockRef ref{&rlock_->native()};
+  return cond_->wait(ref, deadline);
+}
+
+void Condition::notify(int n) {
+  if (!owned()) throw RuntimeError("cannot notify on un-acquired lock");
+  cond_->notify(n);
+}
+
+void Condition::notify_all() {
+  if (!owned()) throw RuntimeError("cannot notify on un-acquired lock");
+  cond_->notify_all();
+}
+
+// ---- Barrier ----------------------------------------------------------------------------
+
+namespace {
+std::uint32_t checked_parties(int parties) {
+  if (parties < 1) throw ValueError("parties must be > 0");
+  return static_cast<std::uint32_t>(parties);
+}
+std::int64_t timeout_ns(std::optional<std::chrono::nanoseconds> t) noexcept {
+  if (!t) return -1;
+  return t->count() < 0 ? 0 : static_cast<std::int64_t>(t->count());
+}
+}  // namespace
+
+Barrier::Barrier(int parties, std::function<void()> action,
+                 std::optional<std::chrono::nanoseconds> timeout)
+    : b_(concur::detail::make_shared_object<SharedBarrier>(sizeof(SharedBarrier),
+                                                           checked_parties(parties),
+                                                           timeout_ns(timeout))),
+      action_(std::move(action)) {}
+
+int Barrier::wait() {
+  return static_cast<int>(b_->wait([this] {
+    if (action_) action_();
+  }));
+}
+int Barrier::wait_until_impl(const concur::detail::Clock::time_point* deadline) {
+  return static_cast<int>(b_->wait_until(deadline, [this] {
+    if (action_) action_();
+  }));
+}
+void Barrier::reset() noexcept { b_->reset(); }
+void Barrier::abort() noexcept { b_->abort(); }
+bool Barrier::broken() const noexcept { return b_->broken(); }
+int Barrier::parties() const noexcept { return static_cast<int>(b_->parties()); }
+int Barrier::n_waiting() const noexcept { return static_cast<int>(b_->n_waiting()); }
+
+}  // namespace concur::multiprocessing
