@@ -8,6 +8,69 @@
 #include <string>
 #include <vector>
 
+// concur::threading and concur::logging through DESIGN.md's names (issue #2).
+static bool check_threading() {
+  namespace th = concur::threading;
+  using namespace std::chrono_literals;
+  th::Lock lock;
+  th::RLock rlock;
+  th::Condition cond;
+  th::Semaphore sem(2);
+  th::BoundedSemaphore bsem(1);
+  th::Event ev;
+  th::Barrier barrier(2);
+  th::Local<int> local;
+  int counter = 0;
+  std::string seen_name;
+  th::Thread t({.name = "consumer-worker", .daemon = false},
+               [&](int n) {
+                 seen_name = th::current_thread().name();
+                 local.get() = n;
+                 for (int i = 0; i < n; ++i) {
+                   std::scoped_lock g(lock);
+                   ++counter;
+                 }
+                 barrier.wait();
+                 ev.set();
+               },
+               1000);
+  t.start();
+  for (int i = 0; i < 1000; ++i) {
+    std::scoped_lock g(lock);
+    ++counter;
+  }
+  barrier.wait();
+  bool ok = ev.wait(10s);
+  t.join();
+  ok = ok && !t.is_alive() && counter == 2000 && seen_name == "consumer-worker" &&
+       !local.has_value() && th::main_thread().name() == "MainThread" &&
+       th::current_thread().name() == "MainThread" && th::active_count() >= 1;
+  {
+    std::unique_lock g(rlock);
+    std::scoped_lock again(rlock);
+  }
+  {
+    std::unique_lock g(cond);
+    ok = ok && !cond.wait(1ms);
+  }
+  ok = ok && sem.acquire(false) && sem.acquire(false) && !sem.acquire(false);
+  try {
+    bsem.release();
+    ok = false;
+  } catch (const concur::ValueError&) {
+  }
+  th::Event fired;
+  th::Timer timer(1ms, [&] { fired.set(); });
+  timer.start();
+  timer.join();
+  ok = ok && fired.is_set();
+  concur::logging::basic_config({.level = concur::logging::Level::ERROR,
+                                 .format = "({thread}) {message}", .stream = 2});
+  concur::logging::debug("not shown {}", 1);
+  std::printf("threading %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 // concur::queue and concur::futures through DESIGN.md's names (issue #3).
 static bool queue_and_futures_ok() {
   using namespace std::chrono_literals;
@@ -119,6 +182,7 @@ int main() {
     bool (*fn)();
   };
   const Check checks[] = {
+      {"threading", check_threading},
       {"queue/futures", queue_and_futures_ok},
       {"multiprocessing", check_multiprocessing},
       {"shared memory", check_shared_memory},
