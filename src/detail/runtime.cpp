@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -31,15 +32,8 @@ struct Runtime {
 };
 
 // Leaked on purpose: hooks may run from atexit after static destructors started.
-// The mutex is held across fork() (prepare/parent/child handlers), so a child never
-// inherits it locked by a thread that does not exist there.
 Runtime& rt() {
-  static Runtime* r = [] {
-    auto* p = new Runtime;
-    ::pthread_atfork([] { rt().mu.lock(); }, [] { rt().mu.unlock(); },
-                     [] { rt().mu.unlock(); });
-    return p;
-  }();
+  static Runtime* r = new Runtime;
   return *r;
 }
 
@@ -83,11 +77,10 @@ void register_after_fork_child(void (*fn)()) {
 void run_after_fork_in_child() {
   tls_tid = 0;
   Runtime& r = rt();
-  std::vector<void (*)()> hooks;
-  {
-    std::lock_guard g(r.mu);
-    hooks = r.fork_hooks;
-  }
+  // The forking thread may not have held r.mu (concur never forks while holding it), but
+  // another thread might have: re-create the mutex state for the single-threaded child.
+  new (&r.mu) std::mutex;
+  std::vector<void (*)()> hooks = r.fork_hooks;
   for (auto* fn : hooks) fn();
 }
 
