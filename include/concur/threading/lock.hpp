@@ -28,13 +28,18 @@ namespace concur::threading {
 
 class Condition;
 
-class Lock {
+namespace detail_lock {
+// Python's acquire forms, locked(), and Lockable/TimedLockable over a core lock: what Lock
+// and RLock share. Core is detail::BasicLock or detail::BasicRLock (same member names).
+template <class Core>
+class LockSurface {
  public:
-  Lock() noexcept = default;
-  Lock(const Lock&) = delete;
-  Lock& operator=(const Lock&) = delete;
+  LockSurface() noexcept = default;
+  LockSurface(const LockSurface&) = delete;
+  LockSurface& operator=(const LockSurface&) = delete;
 
-  // acquire(): blocks until held, returns true. acquire(false): takes the lock only if free.
+  // acquire(): blocks until held (for RLock: one more level if the caller owns it), returns
+  // true. acquire(false): takes the lock only if free (RLock: or already owned).
   bool acquire(bool blocking = true) noexcept {
     if (!blocking) return lock_.try_lock();
     lock_.lock();
@@ -52,16 +57,12 @@ class Lock {
     if (!blocking) throw ValueError(detail::kNonBlockingTimeout);
     return acquire(timeout);
   }
-  // Releases the lock; any thread may. RuntimeError("release unlocked lock") if unlocked.
-  void release() {
-    if (!lock_.unlock()) throw RuntimeError("release unlocked lock");
-  }
-  // Whether some thread holds the lock (a snapshot).
+  // Whether some thread holds the lock (a snapshot; for RLock, Python 3.14's locked()).
   bool locked() const noexcept { return lock_.locked(); }
 
-  // Lockable / TimedLockable.
+  // Lockable / TimedLockable (RLock: recursive, like std::recursive_timed_mutex).
+  // unlock() is the derived class's release().
   void lock() noexcept { lock_.lock(); }
-  void unlock() { release(); }
   [[nodiscard]] bool try_lock() noexcept { return lock_.try_lock(); }
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) noexcept {
@@ -72,62 +73,40 @@ class Lock {
     return lock_.lock_until(detail::to_steady_deadline(t));
   }
 
+ protected:
+  ~LockSurface() = default;
+  Core lock_;
+};
+}  // namespace detail_lock
+
+class Lock : public detail_lock::LockSurface<detail::BasicLock<detail::Scope::Private>> {
+ public:
+  Lock() noexcept = default;
+  // Releases the lock; any thread may. RuntimeError("release unlocked lock") if unlocked.
+  void release() {
+    if (!lock_.unlock()) throw RuntimeError("release unlocked lock");
+  }
+  void unlock() { release(); }
+
  private:
   friend class Condition;
-  detail::BasicLock<detail::Scope::Private> lock_;
 };
 
-class RLock {
+class RLock : public detail_lock::LockSurface<detail::BasicRLock<detail::Scope::Private>> {
  public:
   RLock() noexcept = default;
-  RLock(const RLock&) = delete;
-  RLock& operator=(const RLock&) = delete;
-
-  // acquire(): blocks until held (one more level if the caller already owns it).
-  // acquire(false): only if free or already owned.
-  bool acquire(bool blocking = true) noexcept {
-    if (!blocking) return lock_.try_lock();
-    lock_.lock();
-    return true;
-  }
-  // Blocks at most `timeout`; false if it expired. ValueError if timeout < 0.
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    return lock_.lock_until(detail::checked_deadline(timeout));
-  }
-  // ValueError for blocking == false with a timeout, or for timeout < 0.
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
-    if (!blocking) throw ValueError(detail::kNonBlockingTimeout);
-    return acquire(timeout);
-  }
   // Drops one level. RuntimeError("cannot release un-acquired lock") unless the caller owns it.
   void release() {
     if (!lock_.unlock()) throw RuntimeError("cannot release un-acquired lock");
   }
-  // Whether some thread holds the lock (a snapshot; Python 3.14's RLock.locked()).
-  bool locked() const noexcept { return lock_.locked(); }
+  void unlock() { release(); }
   // Whether the calling thread holds it (Python's RLock._is_owned()).
   bool is_owned() const noexcept { return lock_.is_owned(); }
   // How many levels the calling thread holds (0 if it does not own the lock).
   unsigned level() const noexcept { return lock_.level(); }
 
-  // Lockable / TimedLockable (recursive, like std::recursive_timed_mutex).
-  void lock() noexcept { lock_.lock(); }
-  void unlock() { release(); }
-  [[nodiscard]] bool try_lock() noexcept { return lock_.try_lock(); }
-  template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) noexcept {
-    return lock_.lock_until(detail::deadline_after(d));
-  }
-  template <class C, class D>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> t) noexcept {
-    return lock_.lock_until(detail::to_steady_deadline(t));
-  }
-
  private:
   friend class Condition;
-  detail::BasicRLock<detail::Scope::Private> lock_;
 };
 
 }  // namespace concur::threading
