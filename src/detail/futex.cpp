@@ -20,18 +20,10 @@ bool futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, Scope 
   timespec ts{};
   const timespec* tsp = nullptr;
   if (deadline) {
-    if (*deadline == Clock::time_point::max()) {
-      deadline = nullptr;
-    } else {
-      // steady_clock is CLOCK_MONOTONIC; FUTEX_WAIT_BITSET takes an absolute monotonic time.
-      const auto since = deadline->time_since_epoch();
-      if (since.count() <= 0) return false;
-      const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
-      ts.tv_sec = static_cast<time_t>(secs.count());
-      ts.tv_nsec = static_cast<long>(std::chrono::nanoseconds(since - secs).count());
-      tsp = &ts;
-      if (Clock::now() >= *deadline) return false;
-    }
+    // steady_clock is CLOCK_MONOTONIC; FUTEX_WAIT_BITSET takes an absolute monotonic time.
+    const Deadline d(*deadline);
+    if (d.expired()) return false;
+    tsp = d.futex_timespec(ts);
   }
   const long rc = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
                           op(FUTEX_WAIT_BITSET, scope), expected, tsp, nullptr,

@@ -21,9 +21,9 @@
 #include <cstdint>
 #include <type_traits>
 
-namespace concur::detail {
+#include "concur/detail/deadline.hpp"
 
-using Clock = std::chrono::steady_clock;
+namespace concur::detail {
 
 // Where the waiting threads live: Private = threads of one process (FUTEX_PRIVATE_FLAG),
 // Shared = any process that maps the word (MAP_SHARED memory).
@@ -31,20 +31,6 @@ enum class Scope : bool { Private = false, Shared = true };
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
               "futex words must be address-free lock-free atomics");
-
-// Turns a relative timeout into a steady-clock deadline. Negative timeouts give "now";
-// huge ones saturate to time_point::max() instead of overflowing.
-template <class Rep, class Period>
-Clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
-  const auto now = Clock::now();
-  if (d <= d.zero()) return now;
-  using D = Clock::duration;
-  const auto room = std::chrono::duration_cast<std::chrono::duration<double, D::period>>(
-      Clock::time_point::max() - now);
-  if (std::chrono::duration_cast<std::chrono::duration<double, D::period>>(d) >= room)
-    return Clock::time_point::max();
-  return now + std::chrono::ceil<D>(d);
-}
 
 // Blocks while *word == expected, until woken or until *deadline (nullptr: no deadline).
 // Returns false only when the deadline has passed; true on a wake-up, a changed value, a
