@@ -42,8 +42,8 @@ class BasicBarrier {
   template <class Action>
   std::uint32_t wait(Action&& action) {
     if (timeout_ns_ < 0) return wait_until(nullptr, action);
-    const Clock::time_point d = deadline_after(std::chrono::nanoseconds(timeout_ns_));
-    return wait_until(&d, action);
+    const Deadline d = Deadline::after(std::chrono::nanoseconds(timeout_ns_));
+    return wait_until(d.get(), action);
   }
   // Waits until *deadline at the latest (nullptr: no deadline, ignoring the default).
   template <class Action>

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "concur/detail/barrier.hpp"
+#include "concur/detail/timeouts.hpp"
 #include "concur/errors.hpp"
 
 namespace concur::threading {
@@ -31,6 +32,12 @@ class Barrier {
   explicit Barrier(int parties, std::function<void()> action = {},
                    std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
       : action_(std::move(action)), b_(checked(parties), to_ns(timeout)) {}
+  // Same with a default timeout of any duration type (saturated: hours::max() is no
+  // timeout at all; ValueError for NaN).
+  template <class Rep, class Period>
+  Barrier(int parties, std::function<void()> action, std::chrono::duration<Rep, Period> timeout)
+      : Barrier(parties, std::move(action),
+                std::optional<std::chrono::nanoseconds>(detail::saturating_ns(timeout))) {}
   Barrier(const Barrier&) = delete;
   Barrier& operator=(const Barrier&) = delete;
 
@@ -41,8 +48,7 @@ class Barrier {
   // barrier breaks and BrokenBarrierError is thrown.
   template <class Rep, class Period>
   int wait(std::chrono::duration<Rep, Period> timeout) {
-    const auto deadline = detail::deadline_after(timeout);
-    return static_cast<int>(b_.wait_until(&deadline, Run{this}));
+    return static_cast<int>(b_.wait_until(detail::deadline_for(timeout).get(), Run{this}));
   }
   // Empties the barrier; threads waiting now get BrokenBarrierError. Never blocks long.
   void reset() noexcept { b_.reset(); }

@@ -58,11 +58,11 @@ class Condition {
     return plain_ ? plain_->try_lock() : rlock_->try_lock();
   }
   template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) noexcept {
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) {
     return plain_ ? plain_->try_lock_for(d) : rlock_->try_lock_for(d);
   }
   template <class C, class D>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> t) noexcept {
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> t) {
     return plain_ ? plain_->try_lock_until(t) : rlock_->try_lock_until(t);
   }
 
@@ -74,14 +74,12 @@ class Condition {
   // is held again on return either way.
   template <class Rep, class Period>
   [[nodiscard]] bool wait(std::chrono::duration<Rep, Period> timeout) {
-    const auto deadline = detail::deadline_after(timeout);
-    return wait_impl(&deadline);
+    return wait_impl(detail::deadline_for(timeout).get());
   }
   // Like wait(timeout) with an absolute time on any clock.
   template <class C, class D>
   [[nodiscard]] bool wait_until(std::chrono::time_point<C, D> t) {
-    const auto deadline = detail::to_steady_deadline(t);
-    return wait_impl(&deadline);
+    return wait_impl(detail::Deadline::at(t).get());
   }
   // Waits until pred() is true; returns pred()'s last value (true).
   template <class Pred>
@@ -97,11 +95,11 @@ class Condition {
   // pred()'s last value.
   template <class Pred, class Rep, class Period>
   [[nodiscard]] bool wait_for(Pred pred, std::chrono::duration<Rep, Period> timeout) {
-    const auto deadline = detail::deadline_after(timeout);
+    const detail::Deadline deadline = detail::deadline_for(timeout);
     bool result = static_cast<bool>(pred());
     while (!result) {
-      if (detail::Clock::now() >= deadline) break;
-      (void)wait_impl(&deadline);
+      if (deadline.expired()) break;
+      (void)wait_impl(deadline.get());
       result = static_cast<bool>(pred());
     }
     return result;

@@ -29,17 +29,16 @@ class Event {
   void clear() noexcept { ev_.clear(); }
   // Blocks until the flag is set; returns true.
   bool wait() noexcept { return ev_.wait(nullptr); }
-  // Blocks at most `timeout` (<= 0: do not block); returns the flag.
+  // Blocks at most `timeout` (<= 0: do not block; hours::max(): forever); returns the flag.
+  // ValueError for NaN (CPython returns False at once).
   template <class Rep, class Period>
-  [[nodiscard]] bool wait(std::chrono::duration<Rep, Period> timeout) noexcept {
-    const auto deadline = detail::deadline_after(timeout);
-    return ev_.wait(&deadline);
+  [[nodiscard]] bool wait(std::chrono::duration<Rep, Period> timeout) {
+    return ev_.wait(detail::deadline_for(timeout).get());
   }
   // Like wait(timeout) with an absolute time on any clock.
   template <class C, class D>
-  [[nodiscard]] bool wait_until(std::chrono::time_point<C, D> t) noexcept {
-    const auto deadline = detail::to_steady_deadline(t);
-    return ev_.wait(&deadline);
+  [[nodiscard]] bool wait_until(std::chrono::time_point<C, D> t) {
+    return ev_.wait(detail::Deadline::at(t).get());
   }
 
  private:

@@ -31,7 +31,8 @@ class Condition;
 namespace detail_lock {
 // Python's acquire forms, locked(), and Lockable/TimedLockable over a core lock: what Lock
 // and RLock share. Core is detail::BasicLock or detail::BasicRLock (same member names).
-template <class Core>
+// Neg: what acquire(timeout) does with a negative timeout (threading: ValueError).
+template <class Core, detail::NegativeTimeout Neg = detail::NegativeTimeout::Reject>
 class LockSurface {
  public:
   LockSurface() noexcept = default;
@@ -45,10 +46,11 @@ class LockSurface {
     lock_.lock();
     return true;
   }
-  // Blocks at most `timeout`; false if it expired. ValueError if timeout < 0.
+  // Blocks at most `timeout` (hours::max(): forever); false if it expired. ValueError if
+  // timeout < 0 or NaN.
   template <class Rep, class Period>
   [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    return lock_.lock_until(detail::checked_deadline(timeout));
+    return lock_.lock_until(detail::deadline_for<Neg>(timeout).time_point());
   }
   // Python's acquire(blocking, timeout): ValueError for blocking == false (a timeout makes
   // no sense without blocking) or for timeout < 0.
@@ -61,16 +63,18 @@ class LockSurface {
   bool locked() const noexcept { return lock_.locked(); }
 
   // Lockable / TimedLockable (RLock: recursive, like std::recursive_timed_mutex).
-  // unlock() is the derived class's release().
+  // unlock() is the derived class's release(). The timed forms saturate (a negative
+  // duration tries once, time_point::max() of any precision waits forever); ValueError for
+  // a NaN floating duration.
   void lock() noexcept { lock_.lock(); }
   [[nodiscard]] bool try_lock() noexcept { return lock_.try_lock(); }
   template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) noexcept {
-    return lock_.lock_until(detail::deadline_after(d));
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) {
+    return lock_.lock_until(detail::Deadline::after(d).time_point());
   }
   template <class C, class D>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> t) noexcept {
-    return lock_.lock_until(detail::to_steady_deadline(t));
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> t) {
+    return lock_.lock_until(detail::Deadline::at(t).time_point());
   }
 
  protected:

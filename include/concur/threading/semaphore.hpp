@@ -34,10 +34,10 @@ class Semaphore {
     return blocking ? sem_.acquire() : sem_.try_acquire();
   }
   // Blocks at most `timeout` (<= 0: do not block, as Python); false if none was taken.
+  // ValueError for NaN (CPython spins forever).
   template <class Rep, class Period>
-  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) noexcept {
-    const auto deadline = detail::deadline_after(timeout);
-    return sem_.acquire(&deadline);
+  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
+    return sem_.acquire(detail::deadline_for(timeout).get());
   }
   // ValueError("can't specify a timeout for a non-blocking call") for blocking == false.
   template <class Rep, class Period>
@@ -62,13 +62,12 @@ class Semaphore {
   void unlock() { release(); }
   [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire(); }
   template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) noexcept {
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) {
     return acquire(d);
   }
   template <class C, class D>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> t) noexcept {
-    const auto deadline = detail::to_steady_deadline(t);
-    return sem_.acquire(&deadline);
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> t) {
+    return sem_.acquire(detail::Deadline::at(t).get());
   }
 
  protected:

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "concur/detail/futex.hpp"
+#include "concur/detail/timeouts.hpp"
 #include "concur/errors.hpp"
 
 namespace concur::threading {
@@ -145,7 +146,7 @@ class Thread {
   // (Python returns None and leaves the check to is_alive(); here both work). Same errors.
   template <class Rep, class Period>
   [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
-    return join_until(concur::detail::deadline_after(timeout));
+    return join_until(concur::detail::deadline_for(timeout).time_point());
   }
   // Waits until the steady-clock deadline. Same as join(timeout).
   [[nodiscard]] bool join_until(std::chrono::steady_clock::time_point deadline);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <utility>
 
+#include "concur/detail/deadline.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/threading/thread.hpp"
 
@@ -30,7 +31,7 @@ class Timer final : public Thread {
   template <class Rep, class Period, class F, class... A>
   Timer(ThreadOptions options, std::chrono::duration<Rep, Period> interval, F&& fn, A&&... args)
       : Timer(std::move(options), std::make_shared<Finished>(),
-              std::chrono::duration_cast<std::chrono::nanoseconds>(interval),
+              concur::detail::saturating_ns(interval),
               detail::make_target(std::forward<F>(fn), std::forward<A>(args)...)) {}
 
   // Stops the timer if it has not fired yet (the function will not run). Never blocks,
@@ -50,8 +51,7 @@ class Timer final : public Thread {
         Finished& f;
         ~SetOnExit() { f.set(); }
       } guard{*finished};
-      const auto deadline = concur::detail::deadline_after(interval);
-      if (!finished->wait(&deadline)) target->call();
+      if (!finished->wait(concur::detail::Deadline::after(interval).get())) target->call();
     }
     std::shared_ptr<Finished> finished;
     std::chrono::nanoseconds interval;

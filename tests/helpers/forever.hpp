@@ -1,0 +1,37 @@
+// Test helpers for "forever" timeouts: a call given hours::max() (or any saturating
+// timeout) must block until another thread's action releases it — checked by that action,
+// never by waiting long — and a NaN timeout must be ValueError.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <limits>
+#include <thread>
+
+namespace concur_test {
+
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+inline const std::chrono::duration<double> kNaNSeconds{kNaN};
+
+// Runs wait() on a thread; checks it has not returned after a short pause (a broken
+// deadline returns at once), then runs release() and expects wait() to return true.
+// A slow machine can only make the first check pass more easily, never fail it.
+template <class Wait, class Release>
+void expect_blocks_until_released(Wait wait, Release release) {
+  std::atomic<bool> done{false};
+  bool result = false;
+  std::thread t([&] {
+    result = static_cast<bool>(wait());
+    done.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(done.load()) << "a forever wait returned before it was released";
+  release();
+  t.join();
+  EXPECT_TRUE(result);
+}
+
+}  // namespace concur_test
