@@ -60,9 +60,13 @@ using concur::detail::Scope;
 // keeps the consumer awake between bursts.
 inline constexpr int kSpinGet = 1000;
 
+// The deadline of a get/put/join timeout: ValueError for NaN or a negative timeout (Python's
+// queue rejects negative ones; it spins forever on NaN, which we do not copy).
 template <class Rep, class Period>
-void check_timeout(std::chrono::duration<Rep, Period> d) {
+concur::detail::Deadline check_timeout(std::chrono::duration<Rep, Period> d) {
+  const auto dl = concur::detail::Deadline::after(d);
   if (d < d.zero()) throw ValueError("'timeout' must be a non-negative number");
+  return dl;
 }
 
 // FIFO storage: a ring buffer that doubles when full. Not thread-safe (guarded by the queue).
@@ -95,13 +99,13 @@ class FifoStore {
     std::construct_at(buf_ + index(size_), std::forward<U>(v));
     ++size_;
   }
-  T pop() {
+  // Moves the head into `out`; if T's move throws, the item stays queued.
+  void pop_into(std::optional<T>& out) {
     T* p = buf_ + head_;
-    T v = std::move(*p);
+    out.emplace(std::move(*p));
     std::destroy_at(p);
     head_ = head_ + 1 == cap_ ? 0 : head_ + 1;
     --size_;
-    return v;
   }
   void clear() noexcept {
     while (size_ > 0) {
@@ -148,10 +152,9 @@ class LifoStore {
   void push(U&& x) {
     v_.emplace_back(std::forward<U>(x));
   }
-  T pop() {
-    T x = std::move(v_.back());
+  void pop_into(std::optional<T>& out) {  // if T's move throws, the item stays queued
+    out.emplace(std::move(v_.back()));
     v_.pop_back();
-    return x;
   }
   void clear() noexcept { v_.clear(); }
 
@@ -169,11 +172,17 @@ class HeapStore {
     v_.emplace_back(std::forward<U>(x));
     std::push_heap(v_.begin(), v_.end(), Greater{comp_});
   }
-  T pop() {
+  // If T's move into `out` throws, the item goes back into the heap (as far as T's moves
+  // inside the heap algorithms allow: those give the basic guarantee only).
+  void pop_into(std::optional<T>& out) {
     std::pop_heap(v_.begin(), v_.end(), Greater{comp_});
-    T x = std::move(v_.back());
+    try {
+      out.emplace(std::move(v_.back()));
+    } catch (...) {
+      std::push_heap(v_.begin(), v_.end(), Greater{comp_});
+      throw;
+    }
     v_.pop_back();
-    return x;
   }
   void clear() noexcept { v_.clear(); }
 
@@ -270,7 +279,7 @@ class Core {
       }
     }
     try {
-      out.emplace(store_.pop());
+      store_.pop_into(out);  // one move, from the store into `out`: nothing lost if it throws
     } catch (...) {
       lock_.unlock();
       throw;
@@ -387,15 +396,13 @@ class BasicQueue {
   // not moved), ShutDown after shutdown(), ValueError for a negative timeout.
   template <class Rep, class Period>
   void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
-    check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
-    put_checked(item, true, &dl);
+    const auto dl = check_timeout(timeout);
+    put_checked(item, true, dl.get());
   }
   template <class Rep, class Period>
   void put(T&& item, std::chrono::duration<Rep, Period> timeout) {
-    check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
-    put_checked(std::move(item), true, &dl);
+    const auto dl = check_timeout(timeout);
+    put_checked(std::move(item), true, dl.get());
   }
   // Puts without blocking; throws Full (item not moved) or ShutDown.
   void put_nowait(const T& item) { put_checked(item, false, nullptr); }
@@ -411,15 +418,13 @@ class BasicQueue {
   // Waits at most `timeout` for room; false if none came (or shut down).
   template <class Rep, class Period>
   [[nodiscard]] bool try_put(T&& item, std::chrono::duration<Rep, Period> timeout) {
-    check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
-    return core_.put(std::move(item), true, &dl) == Status::Ok;
+    const auto dl = check_timeout(timeout);
+    return core_.put(std::move(item), true, dl.get()) == Status::Ok;
   }
   template <class Rep, class Period>
   [[nodiscard]] bool try_put(const T& item, std::chrono::duration<Rep, Period> timeout) {
-    check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
-    return core_.put(item, true, &dl) == Status::Ok;
+    const auto dl = check_timeout(timeout);
+    return core_.put(item, true, dl.get()) == Status::Ok;
   }
 
   // Removes and returns the next item, blocking while empty. Throws ShutDown once the queue
@@ -428,9 +433,8 @@ class BasicQueue {
   // As get(), waiting at most `timeout`; throws Empty on timeout, ValueError if negative.
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
-    return get_checked(true, &dl);
+    const auto dl = check_timeout(timeout);
+    return get_checked(true, dl.get());
   }
   // Returns the next item without blocking; throws Empty or ShutDown.
   T get_nowait() { return get_checked(false, nullptr); }
@@ -444,10 +448,9 @@ class BasicQueue {
   // the timeout is negative.
   template <class Rep, class Period>
   [[nodiscard]] std::optional<T> try_get(std::chrono::duration<Rep, Period> timeout) {
-    check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
+    const auto dl = check_timeout(timeout);
     std::optional<T> out;
-    core_.get(out, true, &dl);
+    core_.get(out, true, dl.get());
     return out;
   }
 
@@ -460,9 +463,8 @@ class BasicQueue {
   // Timed join (an addition to Python): true if all tasks were done within `timeout`.
   template <class Rep, class Period>
   [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
-    check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
-    return core_.join(&dl);
+    const auto dl = check_timeout(timeout);
+    return core_.join(dl.get());
   }
 
   // Approximate size (exact when no other thread is using the queue). Lock-free.
@@ -562,9 +564,8 @@ class SimpleQueue {
   // Waits at most `timeout`; Empty on timeout, ValueError if negative.
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    detail::check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
-    return take(true, &dl);
+    const auto dl = detail::check_timeout(timeout);
+    return take(true, dl.get());
   }
   // Throws Empty if there is nothing to take.
   T get_nowait() { return take(false, nullptr); }
@@ -575,10 +576,9 @@ class SimpleQueue {
   }
   template <class Rep, class Period>
   [[nodiscard]] std::optional<T> try_get(std::chrono::duration<Rep, Period> timeout) {
-    detail::check_timeout(timeout);
-    const auto dl = concur::detail::deadline_after(timeout);
+    const auto dl = detail::check_timeout(timeout);
     std::optional<T> out;
-    core_.get(out, true, &dl);
+    core_.get(out, true, dl.get());
     return out;
   }
   std::size_t qsize() const noexcept { return core_.qsize(); }
