@@ -51,7 +51,7 @@ class MapResult {
     if (opts.buffersize && *opts.buffersize == 0)
       throw ValueError("buffersize must be None or > 0");
     if (window_size_ == 0) window_size_ = 1;
-    if (opts.timeout) deadline_ = concur::detail::deadline_after(*opts.timeout);
+    if (opts.timeout) deadline_ = concur::detail::Deadline::after(*opts.timeout).time_point();
     while (window_.size() < window_size_ && submit_next()) {
     }
   }

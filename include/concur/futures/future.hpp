@@ -428,11 +428,12 @@ class Future {
     return st()->take_result();
   }
   // As result(), waiting at most `timeout` (measured on the steady clock); TimeoutError if
-  // not done by then. A negative timeout means "do not wait" (as in Python).
+  // not done by then. A negative timeout means "do not wait" (as in Python), hours::max()
+  // waits forever; ValueError for NaN.
   template <class Rep, class Period>
   T result(std::chrono::duration<Rep, Period> timeout) const {
-    const auto dl = concur::detail::deadline_after(timeout);
-    if (!st()->wait(&dl)) throw TimeoutError("Future did not finish within the timeout");
+    const auto dl = concur::detail::Deadline::after(timeout);
+    if (!st()->wait(dl.get())) throw TimeoutError("Future did not finish within the timeout");
     return st()->take_result();
   }
   // Blocks until done; the call's exception or nullptr if it returned. CancelledError if
@@ -443,8 +444,8 @@ class Future {
   }
   template <class Rep, class Period>
   std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
-    const auto dl = concur::detail::deadline_after(timeout);
-    if (!st()->wait(&dl)) throw TimeoutError("Future did not finish within the timeout");
+    const auto dl = concur::detail::Deadline::after(timeout);
+    if (!st()->wait(dl.get())) throw TimeoutError("Future did not finish within the timeout");
     return st()->exception_after_done();
   }
   // Blocks until done (an addition: Python spells it wait([f])). Never throws.
@@ -452,8 +453,7 @@ class Future {
   // Waits at most `timeout`; returns done().
   template <class Rep, class Period>
   [[nodiscard]] bool wait(std::chrono::duration<Rep, Period> timeout) const {
-    const auto dl = concur::detail::deadline_after(timeout);
-    return st()->wait(&dl);
+    return st()->wait(concur::detail::Deadline::after(timeout).get());
   }
 
   // Cancels if still pending: true if now cancelled (also if it already was), false if it
@@ -634,7 +634,7 @@ DoneAndNotDone<detail::future_value_t<R>> wait(
   } else {
     std::vector<const Future<T>*> all = detail::dedup_ptrs<T>(fs);
     std::optional<detail::Clock::time_point> dl;
-    if (timeout) dl = concur::detail::deadline_after(*timeout);
+    if (timeout) dl = concur::detail::Deadline::after(*timeout).time_point();
     const detail::Clock::time_point* dlp = dl ? &*dl : nullptr;
 
     std::size_t n_done = 0;
@@ -684,6 +684,16 @@ DoneAndNotDone<detail::future_value_t<R>> wait(
   }
 }
 
+// Same with a timeout of any duration type, saturated: hours::max() is no limit (it does not
+// fit the optional's nanoseconds); ValueError for NaN.
+template <detail::FutureRange R, class Rep, class Period>
+DoneAndNotDone<detail::future_value_t<R>> wait(R&& fs, std::chrono::duration<Rep, Period> timeout,
+                                               ReturnWhen return_when = ReturnWhen::ALL_COMPLETED) {
+  return wait(std::forward<R>(fs),
+              std::optional<std::chrono::nanoseconds>(concur::detail::saturating_ns(timeout)),
+              return_when);
+}
+
 // The range as_completed() returns: iterating yields each future (Future<T>&) as it
 // completes — those already done first, in input order — and throws TimeoutError("N (of M)
 // futures unfinished") from begin()/++ when the deadline passes first. Single pass.
@@ -692,7 +702,7 @@ class AsCompleted {
  public:
   AsCompleted(std::vector<Future<T>> fs, std::optional<std::chrono::nanoseconds> timeout)
       : all_(std::move(fs)), waiter_(std::make_unique<detail::MultiWaiter>(true, all_.size())) {
-    if (timeout) dl_ = concur::detail::deadline_after(*timeout);
+    if (timeout) dl_ = concur::detail::Deadline::after(*timeout).time_point();
     for (auto& f : all_) {
       if (f.done()) {
         ready_.push_back(f);
@@ -783,6 +793,14 @@ AsCompleted<detail::future_value_t<R>> as_completed(
     R&& fs, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
   using T = detail::future_value_t<R>;
   return AsCompleted<T>(detail::dedup<T>(std::forward<R>(fs)), timeout);
+}
+// Same with a timeout of any duration type, saturated (hours::max(): no limit; NaN: ValueError).
+template <detail::FutureRange R, class Rep, class Period>
+AsCompleted<detail::future_value_t<R>> as_completed(R&& fs,
+                                                    std::chrono::duration<Rep, Period> timeout) {
+  return as_completed(
+      std::forward<R>(fs),
+      std::optional<std::chrono::nanoseconds>(concur::detail::saturating_ns(timeout)));
 }
 
 namespace detail {
