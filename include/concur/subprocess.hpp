@@ -41,6 +41,7 @@
 #include <variant>
 #include <vector>
 
+#include "concur/detail/deadline.hpp"
 #include "concur/detail/fd.hpp"
 #include "concur/errors.hpp"
 
@@ -143,20 +144,29 @@ class Popen {
   std::pair<std::string, std::string> communicate(
       std::optional<std::string> input = std::nullopt,
       std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  // Same with a timeout of any duration type, saturated (hours::max() is no limit; it does
+  // not fit the optional's nanoseconds); ValueError for NaN.
+  template <class Rep, class Period>
+  std::pair<std::string, std::string> communicate(std::optional<std::string> input,
+                                                  std::chrono::duration<Rep, Period> timeout) {
+    return communicate(std::move(input), std::optional<std::chrono::nanoseconds>(
+                                             concur::detail::saturating_ns(timeout)));
+  }
 
   // The returncode if the child has ended (reaping it), else nullopt. Never blocks.
   std::optional<int> poll();
   // Blocks until the child ends; returns its returncode.
   int wait();
   // Like wait(), but throws TimeoutExpired after `timeout` (the child keeps running).
+  // hours::max() waits forever; ValueError for NaN.
   template <class Rep, class Period>
   int wait(std::chrono::duration<Rep, Period> timeout) {
-    return wait_ns(std::chrono::ceil<std::chrono::nanoseconds>(timeout));
+    return wait_ns(concur::detail::saturating_ns(timeout));
   }
   // Like wait(timeout) but returns nullopt instead of throwing.
   template <class Rep, class Period>
   [[nodiscard]] std::optional<int> try_wait(std::chrono::duration<Rep, Period> timeout) {
-    return try_wait_ns(std::chrono::ceil<std::chrono::nanoseconds>(timeout));
+    return try_wait_ns(concur::detail::saturating_ns(timeout));
   }
 
   // Sends sig (through the pidfd: never hits a recycled pid). Does nothing once reaped.

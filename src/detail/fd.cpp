@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "concur/detail/deadline.hpp"
 #include "concur/errors.hpp"
 
 namespace concur::detail {
@@ -69,16 +70,11 @@ int pidfd_open(pid_t pid) noexcept {
 }
 
 bool wait_readable(int fd, int timeout_ms) noexcept {
-  using namespace std::chrono;
-  const auto deadline = steady_clock::now() + milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  const Deadline deadline = timeout_ms < 0 ? Deadline::forever()
+                                           : Deadline::after(std::chrono::milliseconds(timeout_ms));
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    int left = -1;
-    if (timeout_ms >= 0) {
-      const auto rem = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-      left = rem < 0 ? 0 : static_cast<int>(rem);
-    }
-    const int rc = ::poll(&p, 1, left);
+    const int rc = ::poll(&p, 1, deadline.poll_ms());
     if (rc > 0) return true;
     if (rc == 0) return false;
     if (errno != EINTR) return true;  // let the caller's read report the error

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 
+#include "concur/detail/deadline.hpp"
 #include "concur/errors.hpp"
 
 extern char** environ;
@@ -214,18 +215,10 @@ std::optional<int> reap_pidfd(int pidfd, bool block) {
 }
 
 bool wait_pidfd(int pidfd, const std::chrono::steady_clock::time_point* deadline) {
-  using namespace std::chrono;
   for (;;) {
     pollfd p{pidfd, POLLIN, 0};
     timespec ts{};
-    timespec* tsp = nullptr;
-    if (deadline) {
-      const auto left = duration_cast<nanoseconds>(*deadline - steady_clock::now()).count();
-      const long long ns = left < 0 ? 0 : left;
-      ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-      ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-      tsp = &ts;
-    }
+    const timespec* tsp = deadline ? Deadline(*deadline).relative_timespec(ts) : nullptr;
     const int rc = ::ppoll(&p, 1, tsp, nullptr);
     if (rc > 0) return true;
     if (rc == 0) return false;

@@ -37,6 +37,7 @@
 #include <sstream>
 #include <typeinfo>
 
+#include "concur/detail/deadline.hpp"
 #include "concur/detail/fd.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/errors.hpp"
@@ -291,19 +292,11 @@ void reap_finished_locked(State& s) {
 // Waits until pidfd is readable (the child ended) or the deadline passes (nullptr:
 // forever). EINTR-safe; true if readable.
 bool wait_pidfd(int pidfd, const std::chrono::steady_clock::time_point* deadline) {
-  using namespace std::chrono;
   for (;;) {
     pollfd p{pidfd, POLLIN, 0};
     timespec ts{};
-    timespec* tsp = nullptr;
-    if (deadline != nullptr) {
-      auto left = *deadline - steady_clock::now();
-      if (left < steady_clock::duration::zero()) left = steady_clock::duration::zero();
-      const auto ns = duration_cast<nanoseconds>(left).count();
-      ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-      ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-      tsp = &ts;
-    }
+    const timespec* tsp =
+        deadline != nullptr ? concur::detail::Deadline(*deadline).relative_timespec(ts) : nullptr;
     const int rc = ::ppoll(&p, 1, tsp, nullptr);
     if (rc > 0) return true;
     if (rc == 0) return false;
@@ -354,7 +347,7 @@ void exit_children() {
     if (!poll_locked(s, *k)) send_signal(*k, SIGTERM);
   }
   if (any_daemon) {
-    const auto deadline = std::chrono::steady_clock::now() + kDaemonGrace;
+    const auto deadline = concur::detail::Deadline::after(kDaemonGrace).time_point();
     for (auto& k : kids) {
       if (!k->daemon || k->pidfd < 0) continue;
       if (!wait_pidfd(k->pidfd, &deadline)) {

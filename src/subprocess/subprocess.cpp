@@ -489,7 +489,7 @@ int Popen::wait() {
 std::optional<int> Popen::try_wait_ns(std::chrono::nanoseconds timeout) {
   if (returncode_) return returncode_;
   if (!pidfd_) throw ValueError("Popen has no child (moved from)");
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = concur::detail::Deadline::after(timeout).time_point();
   if (!detail::wait_pidfd(pidfd_.get(), &deadline)) return std::nullopt;
   return wait();
 }
@@ -632,15 +632,11 @@ bool Popen::pump(const TimePoint* deadline) {
       owners[n++] = &stderr_;
     }
     timespec ts{};
-    timespec* tsp = nullptr;
+    const timespec* tsp = nullptr;
     if (deadline) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - Clock::now()).count();
-      if (left <= 0 && polled_once) return false;
-      const long long ns = left < 0 ? 0 : left;
-      ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-      ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-      tsp = &ts;
+      const concur::detail::Deadline d(*deadline);
+      if (d.expired() && polled_once) return false;
+      tsp = d.relative_timespec(ts);  // nullptr for forever
     }
     const int rc = ::ppoll(fds, n, tsp, nullptr);
     polled_once = true;
@@ -715,7 +711,7 @@ std::pair<std::string, std::string> Popen::communicate_until(std::optional<std::
 std::pair<std::string, std::string> Popen::communicate(std::optional<std::string> input,
                                                        std::optional<std::chrono::nanoseconds> timeout) {
   if (!timeout) return communicate_until(std::move(input), nullptr, {});
-  const TimePoint deadline = Clock::now() + *timeout;
+  const TimePoint deadline = concur::detail::Deadline::after(*timeout).time_point();
   return communicate_until(std::move(input), &deadline, *timeout);
 }
 
@@ -737,7 +733,8 @@ bool is_inherit(const Stream& s) {
 
 CompletedProcess run(std::vector<std::string> args, RunOptions o) {
   std::optional<Clock::time_point> deadline;
-  if (o.timeout) deadline = Clock::now() + *o.timeout;  // the one deadline for the whole run
+  // the one deadline for the whole run
+  if (o.timeout) deadline = concur::detail::Deadline::after(*o.timeout).time_point();
   if (o.input) {
     if (!is_inherit(o.in)) throw ValueError("stdin and input arguments may not both be used.");
     o.in = Redirect::Pipe;
@@ -762,7 +759,7 @@ CompletedProcess run(std::vector<std::string> args, RunOptions o) {
     // Collect what the dead child left in the pipes, but only briefly: a grandchild may
     // hold them open for ever (cpython#81605).
     p.stdin_.reset();
-    const Clock::time_point drain = Clock::now() + kDrainAfterKill;
+    const Clock::time_point drain = concur::detail::Deadline::after(kDrainAfterKill).time_point();
     try {
       (void)p.pump(&drain);
     } catch (const Error&) {

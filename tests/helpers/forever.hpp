@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <limits>
 #include <thread>
 
@@ -24,7 +25,11 @@ void expect_blocks_until_released(Wait wait, Release release) {
   std::atomic<bool> done{false};
   bool result = false;
   std::thread t([&] {
-    result = static_cast<bool>(wait());
+    try {
+      result = static_cast<bool>(wait());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "the forever wait threw: " << e.what();
+    }
     done.store(true);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));

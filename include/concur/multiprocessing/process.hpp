@@ -57,6 +57,8 @@
 #include <utility>
 #include <vector>
 
+#include "concur/detail/deadline.hpp"
+
 namespace concur::logging {
 class Logger;
 enum class Level : int;
@@ -130,15 +132,16 @@ class Process {
   // ProcessError "can only join a child process" / "can only join a started process".
   void join();
   // Same, for at most `timeout`; true if the child has ended (Python returns None: check
-  // is_alive() there). A negative timeout is a zero timeout.
+  // is_alive() there). A negative timeout is a zero timeout, hours::max() forever;
+  // ValueError for NaN.
   template <class Rep, class Period>
   [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
-    if (timeout >= std::chrono::hours(24 * 365 * 100)) {  // "forever" (hours::max()...)
+    const auto deadline = concur::detail::Deadline::after(timeout);
+    if (deadline.is_forever()) {
       join();
       return true;
     }
-    return join_until(std::chrono::steady_clock::now() +
-                      std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+    return join_until(deadline.time_point());
   }
   [[nodiscard]] bool join_until(std::chrono::steady_clock::time_point deadline);
   // True from start() until the child has ended (reaps it if it has). Never blocks.
