@@ -12,14 +12,14 @@ using concur::detail::RobustLock;
 
 // ---- Lock -------------------------------------------------------------------------------
 
-Lock::Lock() : lock_(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
+Lock::Lock() : LockSurface(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
 
 // ---- RLock ------------------------------------------------------------------------------
 
-RLock::RLock() : lock_(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
+RLock::RLock() : LockSurface(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
 
-bool RLock::nest() {
-  std::uint32_t& c = lock_->count();
+bool detail_sync::RLockHandle::nest() {
+  std::uint32_t& c = p->count();
   if (c == UINT32_MAX) throw RuntimeError("RLock recursion count overflow");
   ++c;
   return true;

@@ -31,6 +31,7 @@
 #include "concur/detail/barrier.hpp"
 #include "concur/detail/condition.hpp"
 #include "concur/detail/futex.hpp"
+#include "concur/detail/lock_surface.hpp"
 #include "concur/detail/robust_lock.hpp"
 #include "concur/detail/timeouts.hpp"
 #include "concur/errors.hpp"
@@ -38,59 +39,67 @@
 namespace concur::multiprocessing {
 
 namespace detail_sync {
-template <class C, class D>
-concur::detail::Clock::time_point to_steady(std::chrono::time_point<C, D> tp) {
-  return concur::detail::to_steady_deadline(tp);
-}
+// The cores of Lock and RLock for detail::LockSurface: handles to one RobustLock in shared
+// memory (copies are the same lock), with the core-lock member names; -> and * reach it.
+struct LockHandle {
+  explicit LockHandle(std::shared_ptr<concur::detail::RobustLock> lock) : p(std::move(lock)) {}
+  std::shared_ptr<concur::detail::RobustLock> p;
+  void lock() noexcept { p->lock(); }
+  bool try_lock() noexcept { return p->try_lock(); }
+  bool lock_until(concur::detail::Clock::time_point deadline) noexcept {
+    return p->lock_until(deadline);
+  }
+  bool locked() const noexcept { return p->locked(); }
+  concur::detail::RobustLock* operator->() const noexcept { return p.get(); }
+  concur::detail::RobustLock& operator*() const noexcept { return *p; }
+};
+// Re-entrant: the owner's nested acquire only counts (RuntimeError on count overflow).
+struct RLockHandle : LockHandle {
+  using LockHandle::LockHandle;
+  void lock() { (void)lock_until(concur::detail::Clock::time_point::max()); }
+  bool try_lock() {
+    concur::detail::RobustLock& l = *p;
+    // CAS first: an owner check before it would read the (contended) line once more.
+    if (!l.try_lock()) return l.owned_by_me() && nest();
+    l.count() = 1;
+    return true;
+  }
+  bool lock_until(concur::detail::Clock::time_point deadline) {
+    concur::detail::RobustLock& l = *p;
+    if (!l.try_lock()) {
+      if (l.owned_by_me()) return nest();
+      if (deadline == concur::detail::Clock::time_point::max()) {
+        l.lock();
+      } else if (!l.lock_until(deadline)) {
+        return false;
+      }
+    }
+    l.count() = 1;
+    return true;
+  }
+  bool nest();  // the owner's nested acquire
+};
 }  // namespace detail_sync
 
 // A non-recursive lock that any thread of any process may release (Python's rule), robust
-// against the death of its holder. Lockable / TimedLockable.
-class Lock {
+// against the death of its holder. Lockable / TimedLockable. acquire()/acquire(timeout)/
+// acquire(blocking, timeout)/locked()/lock()/try_lock*() are detail/lock_surface.hpp's,
+// shared with threading's locks; a negative timeout tries once, like Python's SemLock.
+class Lock : public concur::detail::LockSurface<detail_sync::LockHandle,
+                                                concur::detail::NegativeTimeout::AsZero> {
  public:
   // Allocates the lock in shared memory, unlocked. Throws OSError if memory is exhausted.
   Lock();
 
-  // Blocks until acquired (blocking = false: tries once). Returns whether it was acquired.
-  bool acquire(bool blocking = true) {
-    if (blocking) {
-      lock_->lock();
-      return true;
-    }
-    return lock_->try_lock();
-  }
-  // Waits at most `timeout` (a negative timeout tries once, like Python's SemLock).
-  template <class R, class P>
-  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
-    return lock_->lock_until(concur::detail::deadline_after(timeout));
-  }
-  // Python's acquire(block, timeout): ValueError("can't specify a timeout for a
-  // non-blocking call") if !blocking, as threading.Lock.
-  template <class R, class P>
-  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<R, P> timeout) {
-    if (!blocking) throw ValueError(concur::detail::kNonBlockingTimeout);
-    return acquire(timeout);
-  }
   // Releases; any thread or process may. Throws ValueError("semaphore or lock released
   // too many times") if the lock is not held.
   void release() {
     if (!lock_->unlock()) throw ValueError("semaphore or lock released too many times");
   }
-  // Whether somebody holds the lock (a snapshot).
-  bool locked() const noexcept { return lock_->locked(); }
   // True after the lock was taken over from a holder that died, until consistent().
   bool owner_died() const noexcept { return lock_->owner_died(); }
   // Declares the protected state repaired; owner_died() becomes false.
   void consistent() noexcept { lock_->consistent(); }
-
-  void lock() { lock_->lock(); }
-  [[nodiscard]] bool try_lock() { return lock_->try_lock(); }
-  template <class R, class P>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
-  template <class C, class D>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
-    return lock_->lock_until(detail_sync::to_steady(tp));
-  }
   void unlock() { release(); }
 
   // The underlying robust lock (for Condition and Value).
@@ -98,38 +107,19 @@ class Lock {
 
  private:
   friend class Condition;
-  std::shared_ptr<concur::detail::RobustLock> lock_;
 };
 
 // A recursive lock owned by one thread of one process; robust against its owner's death
-// (the recursion count is then reset: the new owner holds it once).
-class RLock {
+// (the recursion count is then reset: the new owner holds it once). The acquire forms are
+// detail/lock_surface.hpp's (a negative timeout tries once).
+class RLock : public concur::detail::LockSurface<detail_sync::RLockHandle,
+                                                 concur::detail::NegativeTimeout::AsZero> {
  public:
   RLock();
   // An RLock on a lock that lives inside another shared block (Value's get_lock()).
-  explicit RLock(std::shared_ptr<concur::detail::RobustLock> inner) : lock_(std::move(inner)) {}
+  explicit RLock(std::shared_ptr<concur::detail::RobustLock> inner)
+      : LockSurface(std::move(inner)) {}
 
-  // Acquires (re-entrantly: the owner's nested acquire only counts). Returns success.
-  bool acquire(bool blocking = true) {
-    concur::detail::RobustLock& l = *lock_;
-    // CAS first: an owner check before it would read the (contended) line once more.
-    if (!l.try_lock()) {
-      if (l.owned_by_me()) return nest();
-      if (!blocking) return false;
-      l.lock();
-    }
-    l.count() = 1;
-    return true;
-  }
-  template <class R, class P>
-  [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
-    return acquire_until(concur::detail::deadline_after(timeout));
-  }
-  template <class R, class P>
-  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<R, P> timeout) {
-    if (!blocking) throw ValueError(concur::detail::kNonBlockingTimeout);
-    return acquire(timeout);
-  }
   // Releases one level. Throws RuntimeError("cannot release un-acquired lock") unless the
   // calling thread owns it.
   void release() {
@@ -137,41 +127,20 @@ class RLock {
     if (!l.owned_by_me() || l.count() == 0) throw_unowned();
     if (--l.count() == 0) l.unlock();
   }
-  // Whether somebody holds it; whether the calling thread does; the recursion depth.
-  bool locked() const noexcept { return lock_->locked(); }
+  // Whether the calling thread holds it; the recursion depth.
   bool is_owned() const noexcept { return lock_->owned_by_me(); }
   std::uint32_t recursion_count() const noexcept {
     return lock_->owned_by_me() ? lock_->count() : 0;
   }
   bool owner_died() const noexcept { return lock_->owner_died(); }
   void consistent() noexcept { lock_->consistent(); }
-
-  void lock() { acquire(true); }
-  [[nodiscard]] bool try_lock() { return acquire(false); }
-  template <class R, class P>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
-  template <class C, class D>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
-    return acquire_until(detail_sync::to_steady(tp));
-  }
   void unlock() { release(); }
 
   concur::detail::RobustLock& native() const noexcept { return *lock_; }
 
  private:
-  bool acquire_until(concur::detail::Clock::time_point deadline) {
-    concur::detail::RobustLock& l = *lock_;
-    if (!l.try_lock()) {
-      if (l.owned_by_me()) return nest();
-      if (!l.lock_until(deadline)) return false;
-    }
-    l.count() = 1;
-    return true;
-  }
-  bool nest();                         // the owner's nested acquire
   [[noreturn]] static void throw_unowned();
   friend class Condition;
-  std::shared_ptr<concur::detail::RobustLock> lock_;
 };
 
 // A counting semaphore shared by processes. No owner: not robust (see the banner).
@@ -183,8 +152,7 @@ class Semaphore {
   bool acquire(bool blocking = true);
   template <class R, class P>
   [[nodiscard]] bool acquire(std::chrono::duration<R, P> timeout) {
-    const auto deadline = concur::detail::deadline_after(timeout);
-    return sem().acquire(&deadline);
+    return sem().acquire(concur::detail::Deadline::after(timeout).get());
   }
   // Adds n units and wakes up to n waiters. ValueError if n < 1 or the value would pass
   // INT_MAX (Python: SEM_VALUE_MAX).
@@ -231,9 +199,8 @@ class Event {
   bool wait() noexcept;
   // Blocks at most `timeout`; returns the flag (false only on timeout).
   template <class R, class P>
-  [[nodiscard]] bool wait(std::chrono::duration<R, P> timeout) noexcept {
-    const auto deadline = concur::detail::deadline_after(timeout);
-    return wait_until(deadline);
+  [[nodiscard]] bool wait(std::chrono::duration<R, P> timeout) {
+    return wait_until(concur::detail::Deadline::after(timeout).time_point());
   }
   [[nodiscard]] bool wait_until(concur::detail::Clock::time_point deadline) noexcept;
 
@@ -317,13 +284,11 @@ class Condition {
   // As wait(), giving up after `timeout`; false on timeout (the lock is held again).
   template <class R, class P>
   [[nodiscard]] bool wait(std::chrono::duration<R, P> timeout) {
-    const auto deadline = concur::detail::deadline_after(timeout);
-    return wait_impl(&deadline);
+    return wait_impl(concur::detail::Deadline::after(timeout).get());
   }
   template <class C, class D>
   [[nodiscard]] bool wait_until(std::chrono::time_point<C, D> tp) {
-    const auto deadline = concur::detail::to_steady_deadline(tp);
-    return wait_impl(&deadline);
+    return wait_impl(concur::detail::Deadline::at(tp).get());
   }
   // Waits until pred() holds; returns its last value.
   template <class Pred>
@@ -337,11 +302,11 @@ class Condition {
   }
   template <class Pred, class R, class P>
   [[nodiscard]] bool wait_for(Pred pred, std::chrono::duration<R, P> timeout) {
-    const auto deadline = concur::detail::deadline_after(timeout);
+    const auto deadline = concur::detail::Deadline::after(timeout);
     bool r = static_cast<bool>(pred());
     while (!r) {
-      if (concur::detail::Clock::now() >= deadline) break;
-      (void)wait_impl(&deadline);
+      if (deadline.expired()) break;
+      (void)wait_impl(deadline.get());
       r = static_cast<bool>(pred());
     }
     return r;
@@ -373,13 +338,18 @@ class Barrier {
   // ValueError("parties must be > 0") for parties < 1.
   explicit Barrier(int parties, std::function<void()> action = {},
                    std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  // Same with a default timeout of any duration type (saturated: hours::max() is no
+  // timeout; ValueError for NaN).
+  template <class R, class P>
+  Barrier(int parties, std::function<void()> action, std::chrono::duration<R, P> timeout)
+      : Barrier(parties, std::move(action),
+                std::optional<std::chrono::nanoseconds>(concur::detail::saturating_ns(timeout))) {}
   // Waits for all parties; returns this party's index 0..parties-1. Throws
   // threading::BrokenBarrierError, or the action's exception in the process that ran it.
   int wait();
   template <class R, class P>
   int wait(std::chrono::duration<R, P> timeout) {
-    const auto deadline = concur::detail::deadline_after(timeout);
-    return wait_until_impl(&deadline);
+    return wait_until_impl(concur::detail::Deadline::after(timeout).get());
   }
   void reset() noexcept;
   void abort() noexcept;
