@@ -45,14 +45,8 @@
 #include "concur/detail/futex.hpp"
 #include "concur/errors.hpp"
 
-namespace concur::queue {
-
-namespace detail {
-
-using concur::detail::BasicLock;
-using concur::detail::Clock;
-using concur::detail::CondWord;
-using concur::detail::Scope;
+// The queue's internals live in concur::detail, with the rest of the library's.
+namespace concur::detail {
 
 // `pause` rounds a get (put) spends polling the item count before it sleeps: 1000 rounds,
 // polled with backoff (see spin_while), are ~10-40 us, about the 12-16 us a futex sleep/wake
@@ -489,9 +483,9 @@ class BasicQueue {
       case Status::Ok:
         return;
       case Status::Unavailable:
-        throw Full();
+        throw concur::queue::Full();
       case Status::ShutDown:
-        throw ShutDown();
+        throw concur::queue::ShutDown();
     }
   }
   T get_checked(bool block, const Clock::time_point* dl) {
@@ -500,9 +494,9 @@ class BasicQueue {
       case Status::Ok:
         break;
       case Status::Unavailable:
-        throw Empty();
+        throw concur::queue::Empty();
       case Status::ShutDown:
-        throw ShutDown();
+        throw concur::queue::ShutDown();
     }
     return std::move(*out);
   }
@@ -510,7 +504,9 @@ class BasicQueue {
   Core<T, Store, true> core_;
 };
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::queue {
 
 // FIFO queue (Python's queue.Queue).
 template <class T>

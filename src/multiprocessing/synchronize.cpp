@@ -18,13 +18,6 @@ Lock::Lock() : LockSurface(make_shared_object<RobustLock>(sizeof(RobustLock))) {
 
 RLock::RLock() : LockSurface(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
 
-bool detail_sync::RLockHandle::nest() {
-  std::uint32_t& c = p->count();
-  if (c == UINT32_MAX) throw RuntimeError("RLock recursion count overflow");
-  ++c;
-  return true;
-}
-
 void RLock::throw_unowned() { throw RuntimeError("cannot release un-acquired lock"); }
 
 // ---- Semaphore / BoundedSemaphore --------------------------------------------------------
@@ -93,17 +86,17 @@ Condition::Condition(const RLock& lock)
       cond_(concur::detail::make_shared_object<SharedCondition>(sizeof(SharedCondition))) {}
 
 bool Condition::owned() const noexcept {
-  if (plain_) return detail_sync::cond_is_owned(detail_sync::PlainLockRef{&plain_->native()});
-  return detail_sync::cond_is_owned(detail_sync::RecursiveLockRef{&rlock_->native()});
+  if (plain_) return concur::detail::cond_is_owned(concur::detail::PlainLockRef{&plain_->native()});
+  return concur::detail::cond_is_owned(concur::detail::RecursiveLockRef{&rlock_->native()});
 }
 
 bool Condition::wait_impl(const concur::detail::Clock::time_point* deadline) {
   if (!owned()) throw RuntimeError("cannot wait on un-acquired lock");
   if (plain_) {
-    detail_sync::PlainLockRef ref{&plain_->native()};
+    concur::detail::PlainLockRef ref{&plain_->native()};
     return cond_->wait(ref, deadline);
   }
-  detail_sync::RecursiveLockRef ref{&rlock_->native()};
+  concur::detail::RecursiveLockRef ref{&rlock_->native()};
   return cond_->wait(ref, deadline);
 }
 

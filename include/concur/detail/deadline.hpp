@@ -34,16 +34,16 @@ using Clock = std::chrono::steady_clock;
 
 inline constexpr const char* kNaNTimeout = "Invalid value NaN (not a number)";
 
-namespace deadline_impl {
-__extension__ typedef __int128 Wide;
-inline constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
-inline constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+// Deadline's arithmetic: 128-bit integers, so no product or difference overflows.
+__extension__ typedef __int128 DeadlineWide;
+inline constexpr std::int64_t kNsMax = std::numeric_limits<std::int64_t>::max();
+inline constexpr std::int64_t kNsMin = std::numeric_limits<std::int64_t>::min();
 
-constexpr std::int64_t clamp(Wide v) noexcept {
-  return v > kMax ? kMax : v < kMin ? kMin : static_cast<std::int64_t>(v);
+constexpr std::int64_t clamp_ns(DeadlineWide v) noexcept {
+  return v > kNsMax ? kNsMax : v < kNsMin ? kNsMin : static_cast<std::int64_t>(v);
 }
 
-// d in nanoseconds, rounded toward +infinity and clamped to int64 (kMax/kMin stand for
+// d in nanoseconds, rounded toward +infinity and clamped to int64 (kNsMax/kNsMin stand for
 // "too large"/"too small"). ValueError for NaN.
 template <class Rep, class Period>
 std::int64_t ceil_ns(std::chrono::duration<Rep, Period> d) {
@@ -51,22 +51,21 @@ std::int64_t ceil_ns(std::chrono::duration<Rep, Period> d) {
     const long double v = std::chrono::duration<long double, std::nano>(d).count();
     if (std::isnan(v)) throw ValueError(kNaNTimeout);
     // 2^63 is exact in long double; ceil(v) < 2^63 fits in int64.
-    if (v >= static_cast<long double>(kMax)) return kMax;
-    if (v <= static_cast<long double>(kMin)) return kMin;
+    if (v >= static_cast<long double>(kNsMax)) return kNsMax;
+    if (v <= static_cast<long double>(kNsMin)) return kNsMin;
     return static_cast<std::int64_t>(std::ceil(v));
   } else {
     using R = std::ratio_divide<Period, std::nano>;
     static_assert(R::num > 0 && R::den > 0);
-    const Wide c = static_cast<Wide>(d.count());
+    const DeadlineWide c = static_cast<DeadlineWide>(d.count());
     // |c| < 2^64 and R::num < 2^63: the product fits in 128 bits.
-    const Wide scaled = c * static_cast<Wide>(R::num);
-    const Wide den = static_cast<Wide>(R::den);
-    Wide q = scaled / den;
+    const DeadlineWide scaled = c * static_cast<DeadlineWide>(R::num);
+    const DeadlineWide den = static_cast<DeadlineWide>(R::den);
+    DeadlineWide q = scaled / den;
     if (scaled % den > 0) ++q;
-    return clamp(q);
+    return clamp_ns(q);
   }
 }
-}  // namespace deadline_impl
 
 class Deadline {
  public:
@@ -80,11 +79,11 @@ class Deadline {
   // `timeout` from now; <= 0 is already passed, too large is forever. ValueError for NaN.
   template <class Rep, class Period>
   static Deadline after(std::chrono::duration<Rep, Period> timeout) {
-    const std::int64_t ns = deadline_impl::ceil_ns(timeout);
+    const std::int64_t ns = ceil_ns(timeout);
     const Clock::time_point now = Clock::now();
     if (ns <= 0) return Deadline(now);
     const std::int64_t since = ns_since_epoch(now);
-    if (ns >= deadline_impl::kMax - since) return forever();
+    if (ns >= kNsMax - since) return forever();
     return Deadline(now + Clock::duration(ns));
   }
 
@@ -94,14 +93,14 @@ class Deadline {
   // precision), or anything beyond the steady clock's range, is forever. ValueError for NaN.
   template <class C, class D>
   static Deadline at(std::chrono::time_point<C, D> t) {
-    const std::int64_t since = deadline_impl::ceil_ns(t.time_since_epoch());
-    if (since == deadline_impl::kMax) return forever();
+    const std::int64_t since = ceil_ns(t.time_since_epoch());
+    if (since == kNsMax) return forever();
     if constexpr (std::is_same_v<C, Clock>) {
-      if (since == deadline_impl::kMin) return Deadline(Clock::time_point::min());
+      if (since == kNsMin) return Deadline(Clock::time_point::min());
       return Deadline(Clock::time_point(Clock::duration(since)));
     } else {
-      const std::int64_t now = deadline_impl::ceil_ns(C::now().time_since_epoch());
-      const auto left = deadline_impl::clamp(static_cast<deadline_impl::Wide>(since) - now);
+      const std::int64_t now = ceil_ns(C::now().time_since_epoch());
+      const auto left = clamp_ns(static_cast<DeadlineWide>(since) - now);
       return after(std::chrono::nanoseconds(left));
     }
   }
@@ -113,7 +112,7 @@ class Deadline {
     if (is_forever()) return Clock::duration::max();
     const std::int64_t now = ns_since_epoch(Clock::now());
     const std::int64_t at = ns_since_epoch(tp_);
-    return Clock::duration(at <= now ? 0 : deadline_impl::clamp(deadline_impl::Wide{at} - now));
+    return Clock::duration(at <= now ? 0 : clamp_ns(DeadlineWide{at} - now));
   }
   // The steady-clock point (time_point::max() for forever).
   Clock::time_point time_point() const noexcept { return tp_; }
@@ -165,7 +164,7 @@ class Deadline {
 // until later (Timer measures its interval from the moment its thread runs).
 template <class Rep, class Period>
 std::chrono::nanoseconds saturating_ns(std::chrono::duration<Rep, Period> d) {
-  return std::chrono::nanoseconds(deadline_impl::ceil_ns(d));
+  return std::chrono::nanoseconds(ceil_ns(d));
 }
 
 // Earlier names, kept for code written against them: the steady-clock point of

@@ -38,9 +38,7 @@
 #include "concur/errors.hpp"
 #include "concur/multiprocessing/synchronize.hpp"
 
-namespace concur::multiprocessing {
-
-namespace detail_ct {
+namespace concur::detail {
 
 template <class T>
 inline constexpr bool kLockFree = std::atomic_ref<T>::is_always_lock_free;
@@ -121,8 +119,8 @@ class ValueBase {
   ValueBase(const T& init, bool lock)
       : b_(concur::detail::make_shared_object<ValueBlock<T>>(sizeof(ValueBlock<T>), init)),
         has_lock_(lock) {}
-  RLock lock_handle() const {
-    return RLock(std::shared_ptr<concur::detail::RobustLock>(b_, &b_->lock));
+  multiprocessing::RLock lock_handle() const {
+    return multiprocessing::RLock(std::shared_ptr<concur::detail::RobustLock>(b_, &b_->lock));
   }
   std::shared_ptr<ValueBlock<T>> b_;
   bool has_lock_;
@@ -181,21 +179,23 @@ class ArrayBase {
   T* data() const noexcept {
     return reinterpret_cast<T*>(reinterpret_cast<char*>(b_.get()) + kArrayData);
   }
-  RLock lock_handle() const {
-    return RLock(std::shared_ptr<concur::detail::RobustLock>(b_, &b_->lock));
+  multiprocessing::RLock lock_handle() const {
+    return multiprocessing::RLock(std::shared_ptr<concur::detail::RobustLock>(b_, &b_->lock));
   }
   std::shared_ptr<ArrayHeader> b_;
 };
 
-}  // namespace detail_ct
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 // Python's multiprocessing.Value(typecode, value, lock=True) for a trivially copyable T.
 template <class T>
-class Value : public detail_ct::ValueBase<T> {
+class Value : public concur::detail::ValueBase<T> {
  public:
   // Allocates the value in shared memory. lock = false: no lock (get_lock() throws).
   explicit Value(const T& init = T{}, bool lock = true)
-      : detail_ct::ValueBase<T>(init, lock), lock_(this->lock_handle()) {}
+      : concur::detail::ValueBase<T>(init, lock), lock_(this->lock_handle()) {}
   // The value's robust RLock (the same lock in every process and copy). Throws
   // RuntimeError("Value created with lock=false has no lock") when created without one.
   RLock& get_lock() {
@@ -209,22 +209,22 @@ class Value : public detail_ct::ValueBase<T> {
 
 // Python's multiprocessing.RawValue: no lock.
 template <class T>
-class RawValue : public detail_ct::ValueBase<T> {
+class RawValue : public concur::detail::ValueBase<T> {
  public:
-  explicit RawValue(const T& init = T{}) : detail_ct::ValueBase<T>(init, false) {}
+  explicit RawValue(const T& init = T{}) : concur::detail::ValueBase<T>(init, false) {}
 };
 
 // Python's multiprocessing.Array(typecode, size_or_initializer, lock=True).
 template <class T>
-class Array : public detail_ct::ArrayBase<T> {
+class Array : public concur::detail::ArrayBase<T> {
  public:
   // n value-initialized (zeroed) elements.
   explicit Array(std::size_t n, bool lock = true)
-      : detail_ct::ArrayBase<T>(n), lock_(this->lock_handle()), has_lock_(lock) {}
+      : concur::detail::ArrayBase<T>(n), lock_(this->lock_handle()), has_lock_(lock) {}
   Array(std::initializer_list<T> init, bool lock = true)
       : Array(std::span<const T>(init.begin(), init.size()), lock) {}
   explicit Array(std::span<const T> init, bool lock = true)
-      : detail_ct::ArrayBase<T>(init), lock_(this->lock_handle()), has_lock_(lock) {}
+      : concur::detail::ArrayBase<T>(init), lock_(this->lock_handle()), has_lock_(lock) {}
   // The array's robust RLock; RuntimeError if created with lock = false.
   RLock& get_lock() {
     if (!has_lock_) throw RuntimeError("Array created with lock=false has no lock");
@@ -238,12 +238,12 @@ class Array : public detail_ct::ArrayBase<T> {
 
 // Python's multiprocessing.RawArray: no lock.
 template <class T>
-class RawArray : public detail_ct::ArrayBase<T> {
+class RawArray : public concur::detail::ArrayBase<T> {
  public:
-  explicit RawArray(std::size_t n) : detail_ct::ArrayBase<T>(n) {}
+  explicit RawArray(std::size_t n) : concur::detail::ArrayBase<T>(n) {}
   RawArray(std::initializer_list<T> init)
-      : detail_ct::ArrayBase<T>(std::span<const T>(init.begin(), init.size())) {}
-  explicit RawArray(std::span<const T> init) : detail_ct::ArrayBase<T>(init) {}
+      : concur::detail::ArrayBase<T>(std::span<const T>(init.begin(), init.size())) {}
+  explicit RawArray(std::span<const T> init) : concur::detail::ArrayBase<T>(init) {}
 };
 
 }  // namespace concur::multiprocessing

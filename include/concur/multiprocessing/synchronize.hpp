@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,7 +39,9 @@
 
 namespace concur::multiprocessing {
 
-namespace detail_sync {
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 // The cores of Lock and RLock for detail::LockSurface: handles to one RobustLock in shared
 // memory (copies are the same lock), with the core-lock member names; -> and * reach it.
 struct LockHandle {
@@ -77,15 +80,22 @@ struct RLockHandle : LockHandle {
     l.count() = 1;
     return true;
   }
-  bool nest();  // the owner's nested acquire
+  bool nest() {  // the owner's nested acquire
+    std::uint32_t& c = p->count();
+    if (c == UINT32_MAX) throw RuntimeError("RLock recursion count overflow");
+    ++c;
+    return true;
+  }
 };
-}  // namespace detail_sync
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 // A non-recursive lock that any thread of any process may release (Python's rule), robust
 // against the death of its holder. Lockable / TimedLockable. acquire()/acquire(timeout)/
 // acquire(blocking, timeout)/locked()/lock()/try_lock*() are detail/lock_surface.hpp's,
 // shared with threading's locks; a negative timeout tries once, like Python's SemLock.
-class Lock : public concur::detail::LockSurface<detail_sync::LockHandle,
+class Lock : public concur::detail::LockSurface<concur::detail::LockHandle,
                                                 concur::detail::NegativeTimeout::AsZero> {
  public:
   // Allocates the lock in shared memory, unlocked. Throws OSError if memory is exhausted.
@@ -112,7 +122,7 @@ class Lock : public concur::detail::LockSurface<detail_sync::LockHandle,
 // A recursive lock owned by one thread of one process; robust against its owner's death
 // (the recursion count is then reset: the new owner holds it once). The acquire forms are
 // detail/lock_surface.hpp's (a negative timeout tries once).
-class RLock : public concur::detail::LockSurface<detail_sync::RLockHandle,
+class RLock : public concur::detail::LockSurface<concur::detail::RLockHandle,
                                                  concur::detail::NegativeTimeout::AsZero> {
  public:
   RLock();
@@ -208,7 +218,9 @@ class Event {
   std::shared_ptr<concur::detail::BasicEvent<concur::detail::Scope::Shared>> ev_;
 };
 
-namespace detail_sync {
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 // Adapters that let detail::BasicCondition release and re-take our robust locks (found by
 // ADL: cond_is_owned / cond_release_save / cond_acquire_restore).
 struct PlainLockRef {
@@ -240,7 +252,9 @@ inline void cond_acquire_restore(RecursiveLockRef& r, std::uint32_t saved) noexc
   r.l->lock();
   r.l->count() = saved;
 }
-}  // namespace detail_sync
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 // Python's multiprocessing.Condition: sync's FIFO condition algorithm
 // (detail/condition.hpp, Shared waiter slots) over a robust Lock or RLock.
