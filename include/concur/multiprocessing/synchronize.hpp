@@ -37,10 +37,6 @@
 #include "concur/detail/timeouts.hpp"
 #include "concur/errors.hpp"
 
-namespace concur::multiprocessing {
-
-}  // namespace concur::multiprocessing
-
 namespace concur::detail {
 // The cores of Lock and RLock for detail::LockSurface: handles to one RobustLock in shared
 // memory (copies are the same lock), with the core-lock member names; -> and * reach it.
