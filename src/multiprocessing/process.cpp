@@ -38,6 +38,7 @@
 #include <typeinfo>
 
 #include "concur/detail/fd.hpp"
+#include "concur/detail/py_repr.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/errors.hpp"
 #include "concur/logging.hpp"
@@ -224,27 +225,6 @@ std::string demangle(const char* mangled) {
   char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string out = (status == 0 && d != nullptr) ? d : mangled;
   std::free(d);
-  return out;
-}
-
-// Python's repr() of a str: single quotes unless the text holds ' and no ".
-std::string py_repr(const std::string& s) {
-  const bool dq = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
-  const char q = dq ? '"' : '\'';
-  std::string out(1, q);
-  for (unsigned char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == q) { out += '\\'; out += static_cast<char>(c); }
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else out += static_cast<char>(c);
-  }
-  out += q;
   return out;
 }
 
@@ -705,7 +685,7 @@ std::string Process::repr() const {
   const auto lt = type.find('<');
   const auto colon = type.rfind("::", lt);
   if (colon != std::string::npos) type.erase(0, colon + 2);
-  std::string out = "<" + type + " name=" + py_repr(name);
+  std::string out = "<" + type + " name=" + rt::py_repr(name);
   if (pid) out += " pid=" + std::to_string(*pid);
   out += " parent=" + std::to_string(parent_pid_) + " " + status;
   if (code) out += " exitcode=" + exitcode_text(*code);
@@ -743,7 +723,7 @@ bool ProcessInfo::is_alive() const {
 std::string to_string(const ProcessInfo& p) {
   const bool self = p.pid() == self_pid();
   const char* type = self ? (p.parent_pid() ? "Process" : "_MainProcess") : "_ParentProcess";
-  std::string out = std::string("<") + type + " name=" + py_repr(p.name());
+  std::string out = std::string("<") + type + " name=" + rt::py_repr(p.name());
   if (!self) out += " pid=" + std::to_string(p.pid());
   out += " parent=" + (p.parent_pid() ? std::to_string(*p.parent_pid()) : std::string("None"));
   out += p.is_alive() ? " started" : " stopped";
