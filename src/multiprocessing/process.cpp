@@ -15,6 +15,7 @@
 
 #include <cxxabi.h>
 #include <ext/stdio_sync_filebuf.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -453,21 +454,48 @@ struct Launched {
 // Start method fork: the child inherits everything and runs the bootstrap directly. A
 // forkserver launcher would instead send `setup` (and the target) to a server that forks
 // and calls the same bootstrap_child. Returns the child's pid and a pidfd for it.
+//
+// Why fork() + pidfd_open() and not clone3(CLONE_PIDFD): clone3 bypasses glibc's fork —
+// its pthread_atfork handlers, its malloc/stdio lock handling and the child's thread
+// bookkeeping (TCB tid, robust list, stack list) — which the child needs to run C++ code
+// as after fork(). Instead the pidfd is opened at once in the parent, and that is
+// race-free: a child cannot be reaped (so its pid cannot be reused) before pidfd_open
+// unless someone other than concur reaps it — SIGCHLD set to SIG_IGN / SA_NOCLDWAIT (the
+// kernel reaps at exit), or a waitpid(-1)/wait() in user code. concur itself reaps only
+// through the pidfd. Both remaining cases are detected: ESRCH (reaped, pid free) and a
+// pidfd that names a process that is not our child (waitid on it fails with ECHILD: reaped
+// and the pid reused) — then the child counts as gone and no signal is ever sent to it.
 Launched launch_fork(Process& self, const detail::ChildSetup& setup) {
   flush_all();  // so output buffered before start() is not written twice
   const pid_t pid = ::fork();
   if (pid < 0) throw_os_error(errno, "fork");
   if (pid == 0) detail::bootstrap_child(self, setup);
-  const int fd = rt::pidfd_open(pid);
-  if (fd >= 0) return {pid, fd, false};
-  const int err = errno;
+  int fd = rt::pidfd_open(pid);
+  int err = errno;
+  if (fd >= 0) {
+    siginfo_t si{};
+    int rc;
+    do {
+      rc = ::waitid(P_PIDFD, static_cast<id_t>(fd), &si, WEXITED | WNOHANG | WNOWAIT);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0 || errno != ECHILD) return {pid, fd, false};
+    rt::close_fd(fd);  // a stranger that got our child's pid: never signal it
+    fd = -1;
+    err = ESRCH;
+  }
   if (err == ESRCH) {
-    // Our own child can only be missing if it ended and the kernel reaped it already
-    // (SIGCHLD set to SIG_IGN). Stand in an always-readable eventfd for the sentinel.
-    const int efd = ::eventfd(1, EFD_CLOEXEC);
+    // Our own child can only be missing if it ended and was reaped already (SIGCHLD set
+    // to SIG_IGN, or user code's waitpid(-1)). Stand in an always-readable eventfd for
+    // the sentinel.
+    int efd = ::eventfd(1, EFD_CLOEXEC);
+    if (efd >= 0 && efd < 3) {  // keep it off the stdio slots (see rt::above_stdio)
+      const int moved = ::fcntl(efd, F_DUPFD_CLOEXEC, 3);
+      rt::close_fd(efd);
+      efd = moved;
+    }
     if (efd >= 0) return {pid, efd, true};
   }
-  // Only without pidfd support (Linux < 5.3) or out of descriptors.
+// Only without pidfd support (Linux < 5.3) or out of descriptors.
   ::kill(pid, SIGKILL);
   int status;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
