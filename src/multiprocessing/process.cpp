@@ -41,6 +41,7 @@
 #include "concur/detail/fd.hpp"
 #include "concur/detail/py_repr.hpp"
 #include "concur/detail/runtime.hpp"
+#include "concur/detail/shm_tracker.hpp"
 #include "concur/errors.hpp"
 #include "concur/logging.hpp"
 
@@ -562,6 +563,10 @@ void Process::start() {
     setup.parent_name = rt::current_process_name();
   }
   if (first_start) prewarm_child_path();  // outside mu: it takes the logging lock
+  // A program that contains SharedMemory starts its resource tracker before its first
+  // child, so every child inherits the connection and the top process's tracker owns
+  // the segments children create (as Python's spawn/forkserver start it in the parent).
+  if (auto* prefork = rt::shm_tracker_prefork.load(std::memory_order_acquire)) prefork();
   setup.name = name_;
   setup.daemon = daemon_;
   setup.parent_pid = self_pid();
