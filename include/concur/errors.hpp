@@ -53,11 +53,19 @@ class IndexError : public Error {
   using Error::Error;
 };
 
-// An OS call failed. what() reads like Python's: "[Errno 2] No such file or directory: 'x'".
+// The file name of an OSError: unlike a plain context it is shown even when empty, as
+// Python's OSError shows filename='' ("[Errno 2] No such file or directory: ''").
+struct Filename {
+  std::string name;
+};
+
+// An OS call failed. what() reads like Python's: "[Errno 2] No such file or directory: 'x'"
+// (the context or file name in Python's repr: "it's" is shown in double quotes).
 class OSError : public Error {
  public:
-  // `context` is what failed (a path, a call); may be empty.
+  // `context` is what failed (a path, a call); may be empty (then no ": ..." is shown).
   OSError(int err, const std::string& context);
+  OSError(int err, const Filename& filename);
   // errno value of the failure.
   int code() const noexcept { return code_; }
 
@@ -67,15 +75,18 @@ class OSError : public Error {
 class FileNotFoundError : public OSError {
  public:
   explicit FileNotFoundError(const std::string& context) : OSError(ENOENT, context) {}
+  explicit FileNotFoundError(const Filename& filename) : OSError(ENOENT, filename) {}
 };
 class FileExistsError : public OSError {
  public:
   explicit FileExistsError(const std::string& context) : OSError(EEXIST, context) {}
+  explicit FileExistsError(const Filename& filename) : OSError(EEXIST, filename) {}
 };
 
 // Throws the OSError subclass that matches `err` (FileNotFoundError for ENOENT,
 // FileExistsError for EEXIST, OSError otherwise).
 [[noreturn]] void throw_os_error(int err, const std::string& context);
+[[noreturn]] void throw_os_error(int err, const Filename& filename);
 
 // An exception raised in another process whose type is not known here.
 class RemoteError : public Error {

@@ -91,7 +91,9 @@ struct RunOptions {
   std::optional<pid_t> process_group{};  // setpgid(0, pg) in the child (0: a new group)
   bool close_fds = true;             // close every fd but 0–2 and pass_fds in the child
   std::vector<int> pass_fds{};         // kept open in the child
-  std::optional<std::string> executable{};  // program to exec instead of args[0] (or /bin/sh)
+  // Program to exec instead of args[0]; with shell, the shell to run instead of /bin/sh (it
+  // is then also the shell's argv[0], its $0, as in Python).
+  std::optional<std::string> executable{};
 };
 
 // Keyword arguments of Popen. The order of the first seven members is part of the API.

@@ -5,23 +5,34 @@
 #include <cstdio>
 #include <utility>
 
+#include "concur/detail/py_repr.hpp"
+
 namespace concur {
 
 namespace {
+std::string os_message(int err) {
+  return "[Errno " + std::to_string(err) + "] " + std::strerror(err);
+}
 std::string os_message(int err, const std::string& context) {
-  std::string m = "[Errno " + std::to_string(err) + "] " + std::strerror(err);
-  if (!context.empty()) m += ": '" + context + "'";
-  return m;
+  if (context.empty()) return os_message(err);
+  return os_message(err) + ": " + detail::py_repr(context);
 }
 }  // namespace
 
 OSError::OSError(int err, const std::string& context)
     : Error(os_message(err, context)), code_(err) {}
+OSError::OSError(int err, const Filename& filename)
+    : Error(os_message(err) + ": " + detail::py_repr(filename.name)), code_(err) {}
 
 void throw_os_error(int err, const std::string& context) {
   if (err == ENOENT) throw FileNotFoundError(context);
   if (err == EEXIST) throw FileExistsError(context);
   throw OSError(err, context);
+}
+void throw_os_error(int err, const Filename& filename) {
+  if (err == ENOENT) throw FileNotFoundError(filename);
+  if (err == EEXIST) throw FileExistsError(filename);
+  throw OSError(err, filename);
 }
 
 RemoteError::RemoteError(std::string type_name, const std::string& message)
@@ -29,24 +40,7 @@ RemoteError::RemoteError(std::string type_name, const std::string& message)
 
 namespace subprocess {
 
-std::string format_args(const std::vector<std::string>& args) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (i) s += ", ";
-    const std::string& a = args[i];
-    // Python's repr: single quotes unless the text holds a single quote and no double one.
-    const char q = (a.find('\'') != std::string::npos && a.find('"') == std::string::npos) ? '"' : '\'';
-    s += q;
-    for (char c : a) {
-      if (c == '\\' || c == q) s += '\\';
-      if (c == '\n') { s += "\\n"; continue; }
-      if (c == '\t') { s += "\\t"; continue; }
-      s += c;
-    }
-    s += q;
-  }
-  return s + "]";
-}
+std::string format_args(const std::vector<std::string>& args) { return detail::py_repr(args); }
 
 namespace {
 std::string called_message(int rc, const std::vector<std::string>& cmd) {

@@ -25,10 +25,18 @@ void UniqueFd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
+UniqueFd above_stdio(UniqueFd fd) {
+  if (!fd || fd.get() >= 3) return fd;
+  const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) throw OSError(errno, "fcntl(F_DUPFD_CLOEXEC)");
+  return UniqueFd(moved);  // `fd` closes the low copy
+}
+
 std::pair<UniqueFd, UniqueFd> make_pipe(int extra_flags) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC | extra_flags) != 0) throw OSError(errno, "pipe2");
-  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+  UniqueFd rd(fds[0]), wr(fds[1]);
+  return {above_stdio(std::move(rd)), above_stdio(std::move(wr))};
 }
 
 bool write_all(int fd, const void* buf, std::size_t len) noexcept {
@@ -66,7 +74,13 @@ ssize_t read_full(int fd, void* buf, std::size_t len) noexcept {
 }
 
 int pidfd_open(pid_t pid) noexcept {
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0 || fd >= 3) return fd;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return moved;
 }
 
 bool wait_readable(int fd, int timeout_ms) noexcept {

@@ -1,8 +1,13 @@
 // The spawn layer (see concur/detail/spawn.hpp for the contract).
 //
-// Sequence in the parent: pipe2(O_CLOEXEC) for the error report; block every signal;
-// clone(CLONE_VFORK | CLONE_PIDFD [| CLONE_VM]) onto a private stack; restore the mask;
-// read the error pipe (EOF = the exec succeeded, 8 bytes = {stage, errno}).
+// Sequence in the parent: pipe2(O_CLOEXEC | O_NONBLOCK) for the error report, both ends
+// moved to fd >= 3; block every signal; clone(CLONE_VFORK | CLONE_PIDFD [| CLONE_VM]) onto
+// a private stack; restore the mask; read the error pipe once, without waiting: CLONE_VFORK
+// resumes the parent only after the child's execve succeeded or the child exited, and a
+// failing child writes its 8 bytes {stage, errno} before exiting, so the report is either
+// in the pipe already or there is none. (Waiting for EOF instead would wait for every
+// process that inherited the write end meanwhile: a fork() in another thread between
+// pipe2 and our close keeps it open for that process's whole life.)
 // Sequence in the child (raw syscalls only, nothing that touches libc or sanitizer state):
 // reset caught signals to SIG_DFL; setsid/setpgid; move the stdio sources into 0–2;
 // chdir; mark every other fd close-on-exec (close_range); restore the mask; execve each
@@ -162,7 +167,9 @@ constexpr std::size_t kChildStack = 32 * 1024;
 }  // namespace
 
 SpawnResult spawn(const SpawnRequest& req) {
-  auto [err_rd, err_wr] = make_pipe();
+  // Above the stdio slots: with fds 0-2 closed, pipe2 would hand out 0..2, and the child's
+  // dup3 onto its stdio would then overwrite the report channel (Python does the same).
+  auto [err_rd, err_wr] = make_pipe(O_NONBLOCK);
   ChildArgs args{&req, req.envp ? req.envp : environ, err_wr.get(), 0};
 
   // The child calls only syscall() and __errno_location(); both are bound here first, so
@@ -181,18 +188,29 @@ SpawnResult spawn(const SpawnRequest& req) {
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &args.parent_mask, nullptr, kSigsetBytes);
   err_wr.reset();
   if (pid < 0) throw OSError(clone_err, "clone");
+  if (pidfd >= 0 && pidfd < 3) {  // with 0-2 closed: keep the pidfd off the stdio slots
+    const int moved = ::fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+    if (moved >= 0) {
+      close_fd(pidfd);
+      pidfd = moved;
+    }
+  }
   UniqueFd pfd(pidfd);
 
   ChildError e{};
-  const ssize_t n = read_full(err_rd.get(), &e, sizeof e);
+  ssize_t n;
+  do {
+    n = ::read(err_rd.get(), &e, sizeof e);  // non-blocking: EAGAIN = no report = exec'd
+  } while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(sizeof e)) return SpawnResult{pid, std::move(pfd)};
 
   (void)reap_pidfd(pfd.get(), true);
   const std::string program = req.exec_context ? req.exec_context
                               : (req.argv && req.argv[0]) ? req.argv[0] : "";
   switch (e.stage) {
-    case kStageExec: throw_os_error(e.err, program);
-    case kStageChdir: throw_os_error(e.err, req.cwd ? req.cwd : "");
+    // Python's filename: shown even when it is '' (run({""})).
+    case kStageExec: throw_os_error(e.err, Filename{program});
+    case kStageChdir: throw_os_error(e.err, Filename{req.cwd ? req.cwd : ""});
     case kStageDup: throw OSError(e.err, "redirecting the child's standard streams");
     case kStageSession: throw OSError(e.err, "setsid");
     case kStageGroup: throw OSError(e.err, "setpgid");

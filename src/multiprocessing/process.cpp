@@ -15,6 +15,7 @@
 
 #include <cxxabi.h>
 #include <ext/stdio_sync_filebuf.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -39,7 +40,9 @@
 
 #include "concur/detail/deadline.hpp"
 #include "concur/detail/fd.hpp"
+#include "concur/detail/py_repr.hpp"
 #include "concur/detail/runtime.hpp"
+#include "concur/detail/shm_tracker.hpp"
 #include "concur/errors.hpp"
 #include "concur/logging.hpp"
 
@@ -225,27 +228,6 @@ std::string demangle(const char* mangled) {
   char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string out = (status == 0 && d != nullptr) ? d : mangled;
   std::free(d);
-  return out;
-}
-
-// Python's repr() of a str: single quotes unless the text holds ' and no ".
-std::string py_repr(const std::string& s) {
-  const bool dq = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
-  const char q = dq ? '"' : '\'';
-  std::string out(1, q);
-  for (unsigned char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == q) { out += '\\'; out += static_cast<char>(c); }
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else out += static_cast<char>(c);
-  }
-  out += q;
   return out;
 }
 
@@ -466,21 +448,48 @@ struct Launched {
 // Start method fork: the child inherits everything and runs the bootstrap directly. A
 // forkserver launcher would instead send `setup` (and the target) to a server that forks
 // and calls the same bootstrap_child. Returns the child's pid and a pidfd for it.
+//
+// Why fork() + pidfd_open() and not clone3(CLONE_PIDFD): clone3 bypasses glibc's fork —
+// its pthread_atfork handlers, its malloc/stdio lock handling and the child's thread
+// bookkeeping (TCB tid, robust list, stack list) — which the child needs to run C++ code
+// as after fork(). Instead the pidfd is opened at once in the parent, and that is
+// race-free: a child cannot be reaped (so its pid cannot be reused) before pidfd_open
+// unless someone other than concur reaps it — SIGCHLD set to SIG_IGN / SA_NOCLDWAIT (the
+// kernel reaps at exit), or a waitpid(-1)/wait() in user code. concur itself reaps only
+// through the pidfd. Both remaining cases are detected: ESRCH (reaped, pid free) and a
+// pidfd that names a process that is not our child (waitid on it fails with ECHILD: reaped
+// and the pid reused) — then the child counts as gone and no signal is ever sent to it.
 Launched launch_fork(Process& self, const detail::ChildSetup& setup) {
   flush_all();  // so output buffered before start() is not written twice
   const pid_t pid = ::fork();
   if (pid < 0) throw_os_error(errno, "fork");
   if (pid == 0) detail::bootstrap_child(self, setup);
-  const int fd = rt::pidfd_open(pid);
-  if (fd >= 0) return {pid, fd, false};
-  const int err = errno;
+  int fd = rt::pidfd_open(pid);
+  int err = errno;
+  if (fd >= 0) {
+    siginfo_t si{};
+    int rc;
+    do {
+      rc = ::waitid(P_PIDFD, static_cast<id_t>(fd), &si, WEXITED | WNOHANG | WNOWAIT);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0 || errno != ECHILD) return {pid, fd, false};
+    rt::close_fd(fd);  // a stranger that got our child's pid: never signal it
+    fd = -1;
+    err = ESRCH;
+  }
   if (err == ESRCH) {
-    // Our own child can only be missing if it ended and the kernel reaped it already
-    // (SIGCHLD set to SIG_IGN). Stand in an always-readable eventfd for the sentinel.
-    const int efd = ::eventfd(1, EFD_CLOEXEC);
+    // Our own child can only be missing if it ended and was reaped already (SIGCHLD set
+    // to SIG_IGN, or user code's waitpid(-1)). Stand in an always-readable eventfd for
+    // the sentinel.
+    int efd = ::eventfd(1, EFD_CLOEXEC);
+    if (efd >= 0 && efd < 3) {  // keep it off the stdio slots (see rt::above_stdio)
+      const int moved = ::fcntl(efd, F_DUPFD_CLOEXEC, 3);
+      rt::close_fd(efd);
+      efd = moved;
+    }
     if (efd >= 0) return {pid, efd, true};
   }
-  // Only without pidfd support (Linux < 5.3) or out of descriptors.
+// Only without pidfd support (Linux < 5.3) or out of descriptors.
   ::kill(pid, SIGKILL);
   int status;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -547,6 +556,10 @@ void Process::start() {
     setup.parent_name = rt::current_process_name();
   }
   if (first_start) prewarm_child_path();  // outside mu: it takes the logging lock
+  // A program that contains SharedMemory starts its resource tracker before its first
+  // child, so every child inherits the connection and the top process's tracker owns
+  // the segments children create (as Python's spawn/forkserver start it in the parent).
+  if (auto* prefork = rt::shm_tracker_prefork.load(std::memory_order_acquire)) prefork();
   setup.name = name_;
   setup.daemon = daemon_;
   setup.parent_pid = self_pid();
@@ -698,7 +711,7 @@ std::string Process::repr() const {
   const auto lt = type.find('<');
   const auto colon = type.rfind("::", lt);
   if (colon != std::string::npos) type.erase(0, colon + 2);
-  std::string out = "<" + type + " name=" + py_repr(name);
+  std::string out = "<" + type + " name=" + rt::py_repr(name);
   if (pid) out += " pid=" + std::to_string(*pid);
   out += " parent=" + std::to_string(parent_pid_) + " " + status;
   if (code) out += " exitcode=" + exitcode_text(*code);
@@ -736,7 +749,7 @@ bool ProcessInfo::is_alive() const {
 std::string to_string(const ProcessInfo& p) {
   const bool self = p.pid() == self_pid();
   const char* type = self ? (p.parent_pid() ? "Process" : "_MainProcess") : "_ParentProcess";
-  std::string out = std::string("<") + type + " name=" + py_repr(p.name());
+  std::string out = std::string("<") + type + " name=" + rt::py_repr(p.name());
   if (!self) out += " pid=" + std::to_string(p.pid());
   out += " parent=" + (p.parent_pid() ? std::to_string(*p.parent_pid()) : std::string("None"));
   out += p.is_alive() ? " started" : " stopped";

@@ -1,88 +1,22 @@
 #include "concur/multiprocessing/shared_memory.hpp"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <mutex>
 #include <utility>
-#include <vector>
 
 #include "concur/detail/fd.hpp"
-#include "concur/detail/runtime.hpp"
+#include "concur/detail/shm_tracker.hpp"
 #include "concur/errors.hpp"
 
 namespace concur::multiprocessing {
 
 namespace {
-
-// Segments this process created and has not unlinked: unlinked at exit with a warning.
-struct Tracker {
-  std::mutex mu;
-  std::vector<std::string> names;  // with the leading '/'
-  int pid = 0;
-  bool hook = false;
-};
-
-Tracker& tracker() {
-  static Tracker* t = [] {
-    auto* p = new Tracker;  // leaked: used from the exit hook
-    pthread_atfork(nullptr, nullptr, [] {
-      // A forked child attaches, it does not own: it never unlinks its parent's segments.
-      Tracker& tr = tracker();
-      new (&tr.mu) std::mutex;
-      std::vector<std::string>().swap(tr.names);
-    });
-    return p;
-  }();
-  return *t;
-}
-
-void cleanup_at_exit() {
-  Tracker& t = tracker();
-  std::vector<std::string> names;
-  {
-    std::lock_guard g(t.mu);
-    if (t.pid != ::getpid()) return;
-    names.swap(t.names);
-  }
-  if (names.empty()) return;
-  std::string msg = "concur: resource_tracker: There appear to be " +
-                    std::to_string(names.size()) +
-                    " leaked shared_memory objects to clean up at shutdown: [";
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i) msg += ", ";
-    msg += "'" + names[i] + "'";
-  }
-  msg += "]\n";
-  (void)concur::detail::write_all(2, msg.data(), msg.size());
-  for (const auto& n : names) ::shm_unlink(n.c_str());
-}
-
-void track(const std::string& path) {
-  Tracker& t = tracker();
-  std::lock_guard g(t.mu);
-  t.pid = static_cast<int>(::getpid());
-  t.names.push_back(path);
-  if (!t.hook) {
-    t.hook = true;
-    concur::detail::register_exit_hook(concur::detail::kExitResources, &cleanup_at_exit);
-  }
-}
-
-void untrack(const std::string& path) {
-  Tracker& t = tracker();
-  std::lock_guard g(t.mu);
-  auto it = std::find(t.names.begin(), t.names.end(), path);
-  if (it != t.names.end()) t.names.erase(it);
-}
 
 std::string random_name() {
   unsigned char b[4];
@@ -105,6 +39,8 @@ std::string random_name() {
 SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::size_t size) {
   if (!name && !create) throw ValueError("'name' can only be None if create=True");
   if (create && size == 0) throw ValueError("'size' must be a positive number different from zero");
+  if (name && name->find('\0') != std::string::npos)
+    throw ValueError("embedded null character in shared memory name");
   int fd = -1;
   if (create) {
     const bool auto_name = !name.has_value();
@@ -137,7 +73,15 @@ SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::si
       throw;
     }
     concur::detail::close_fd(fd);
-    track(path);
+    // The program's tracker owns it from here: unlinked when the program is gone unless
+    // unlink() came first (also if this process is killed, or is a child that ends).
+    try {
+      concur::detail::shm_tracker_register(path);
+    } catch (...) {
+      close();
+      ::shm_unlink(path.c_str());
+      throw;
+    }
   } else {
     std::string n = *name;
     if (!n.empty() && n.front() == '/') n.erase(0, 1);
@@ -201,7 +145,9 @@ SharedMemory& SharedMemory::operator=(SharedMemory&& other) noexcept {
   return *this;
 }
 
-SharedMemory::~SharedMemory() { close(); }
+SharedMemory::~SharedMemory() {
+  close();
+}
 
 void SharedMemory::close() noexcept {
   if (addr_) ::munmap(addr_, size_);
@@ -211,7 +157,7 @@ void SharedMemory::close() noexcept {
 void SharedMemory::unlink() {
   const std::string path = "/" + name_;
   if (::shm_unlink(path.c_str()) != 0) throw_os_error(errno, name_);
-  untrack(path);
+  concur::detail::shm_tracker_unregister(path);
 }
 
 }  // namespace concur::multiprocessing

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <ostream>
 
+#include "concur/detail/py_repr.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/spawn.hpp"
 
@@ -275,36 +276,12 @@ void CompletedProcess::check_returncode() const {
   if (returncode != 0) throw CalledProcessError(returncode, args, out, err);
 }
 
-namespace {
-std::string py_repr(const std::string& s) {
-  std::string r = "'";
-  static const char hex[] = "0123456789abcdef";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '\n': r += "\\n"; break;
-      case '\t': r += "\\t"; break;
-      case '\r': r += "\\r"; break;
-      case '\\': r += "\\\\"; break;
-      case '\'': r += "\\'"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          r += "\\x";
-          r += hex[c >> 4];
-          r += hex[c & 15];
-        } else {
-          r += static_cast<char>(c);  // UTF-8 passes through, as Python's str repr shows it
-        }
-    }
-  }
-  return r + "'";
-}
-}  // namespace
 
 std::string to_string(const CompletedProcess& cp) {
   std::string s = "CompletedProcess(args=" + format_args(cp.args) +
                   ", returncode=" + std::to_string(cp.returncode);
-  if (!cp.out.empty()) s += ", stdout=" + py_repr(cp.out);
-  if (!cp.err.empty()) s += ", stderr=" + py_repr(cp.err);
+  if (!cp.out.empty()) s += ", stdout=" + detail::py_repr(cp.out);
+  if (!cp.err.empty()) s += ", stderr=" + detail::py_repr(cp.err);
   return s + ")";
 }
 
@@ -323,10 +300,12 @@ Popen::Popen(std::vector<std::string> args, PopenOptions o) : args_(std::move(ar
   reap_abandoned();
 
   // argv
+  // Python: with shell, args = ["/bin/sh", "-c", *args] and then executable, if given,
+  // replaces args[0] — so the shell that runs is `executable`, and it sees itself as $0.
   std::vector<const char*> argv;
   argv.reserve(args_.size() + 3);
   if (o.shell) {
-    argv.push_back("/bin/sh");
+    argv.push_back(o.executable ? o.executable->c_str() : "/bin/sh");
     argv.push_back("-c");
   }
   for (const auto& a : args_) argv.push_back(a.c_str());

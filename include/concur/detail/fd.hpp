@@ -39,7 +39,13 @@ class UniqueFd {
 // close() that keeps errno and ignores EINTR (Linux always releases the fd).
 void close_fd(int fd) noexcept;
 
-// pipe2(O_CLOEXEC | extra_flags). Throws OSError.
+// Returns fd itself if it is >= 3, else a close-on-exec copy at the lowest free fd >= 3
+// (the original is closed). Internal descriptors live above the stdio slots, so code that
+// dup2()s onto 0-2 (a child's redirections) never overwrites them when 0-2 were closed.
+// Throws OSError.
+UniqueFd above_stdio(UniqueFd fd);
+
+// pipe2(O_CLOEXEC | extra_flags), both ends at fd >= 3 (above_stdio). Throws OSError.
 std::pair<UniqueFd, UniqueFd> make_pipe(int extra_flags = 0);
 
 // Writes all of buf; returns false with errno set on failure (EPIPE, EBADF...).
@@ -47,7 +53,7 @@ bool write_all(int fd, const void* buf, std::size_t len) noexcept;
 // Reads until len bytes or EOF; returns bytes read, or -1 with errno set.
 ssize_t read_full(int fd, void* buf, std::size_t len) noexcept;
 
-// pidfd_open(pid, 0); -1 with errno on failure (ENOSYS on kernels before 5.3).
+// pidfd_open(pid, 0), at fd >= 3; -1 with errno on failure (ENOSYS before Linux 5.3).
 int pidfd_open(pid_t pid) noexcept;
 
 // Waits up to timeout_ms (-1: forever) for fd to become readable; EINTR-safe (the

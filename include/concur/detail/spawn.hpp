@@ -10,8 +10,12 @@
 // The child runs only raw system calls (no malloc, no locks, no libc state), with every
 // signal blocked and every caught signal reset to SIG_DFL before the parent's mask returns,
 // so no handler of the parent can run on the borrowed memory. An exec failure crosses back
-// through a close-on-exec pipe as {stage, errno} and becomes an exception in the parent
-// (FileNotFoundError for a missing program or cwd, OSError(errno) otherwise).
+// through a close-on-exec pipe (at fd >= 3, so the child's stdio setup cannot overwrite it
+// when 0-2 were closed) as {stage, errno} and becomes an exception in the parent
+// (FileNotFoundError for a missing program or cwd, OSError(errno) otherwise, with Python's
+// filename). The pipe is read once without waiting when the parent resumes (CLONE_VFORK:
+// the exec has happened or failed by then), never until EOF, so processes other threads
+// fork meanwhile, which inherit the write end, cannot delay spawn().
 // Built with ASan or TSan, the child does not share the parent's memory (their runtime
 // state would be corrupted by a child running on it); it is then a plain vfork-style clone.
 //

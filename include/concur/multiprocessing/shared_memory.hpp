@@ -3,14 +3,18 @@
 // SharedMemory is a named POSIX shared-memory segment (shm_open, visible as /dev/shm/NAME)
 // mapped into this process. Any process that knows the name can attach to it.
 //
-// Lifetime and tracking (beyond Python, cpython#82300): only the process that CREATED a
-// segment tracks it. If that process exits normally (return from main / exit()) without
-// having called unlink(), the segment is unlinked then, with a warning on stderr like
-// Python's resource tracker prints. A process that merely attaches never unlinks anything
-// at exit — Python's tracker does, and destroys segments other processes still use.
-// Forked children inherit the handle but not the tracking. Note: a child that creates a
-// segment and ends through _exit (concur's Process children do) leaves it to whoever
-// calls unlink(); unlink it in the child or hand the name back to the parent.
+// Lifetime and tracking (Python's resource tracker, concur/detail/shm_tracker.hpp): every
+// segment a process of the program CREATES is registered with the program's tracker, a
+// small process started at the first creation (or at the first Process::start()) and
+// shared by the top process and every process forked from it. A segment that was not
+// unlink()ed is unlinked when the program is gone — the top process and every child that
+// inherited the connection — with a warning on stderr like Python's ("... leaked
+// shared_memory objects to clean up at shutdown: ['/psm_1a2b3c4d']"), also when the top
+// process was killed by SIGTERM or SIGKILL. So a segment created inside a child outlives
+// that child and stays until the top process ends (or someone unlinks it), as in Python.
+// Merely attaching never registers (beyond Python, cpython#82300: Python's tracker also
+// tracks attachers and destroys segments other programs still use). A process forked
+// before any tracker existed in its parent is the top of its own program.
 //
 // Handles: a SharedMemory object owns one mapping; copying it maps the same segment again
 // (like Python attaching by name: an independent handle, own close()). close() unmaps this
@@ -35,7 +39,8 @@ class SharedMemory {
   //  * create = false: attaches to the existing segment `name` (size is ignored; size()
   //    reports the segment's). FileNotFoundError if it does not exist;
   //    ValueError("'name' can only be None if create=True") without a name.
-  // Names may be given with or without the leading '/'. Throws OSError on other failures.
+  // Names may be given with or without the leading '/'; a name holding a NUL character is
+  // a ValueError. Throws OSError on other failures.
   explicit SharedMemory(std::optional<std::string> name = std::nullopt, bool create = false,
                         std::size_t size = 0);
   // Attaches to `name` (the common attach-by-name form).
@@ -58,7 +63,7 @@ class SharedMemory {
   // Unmaps this handle (idempotent). Other handles and processes are unaffected.
   void close() noexcept;
   // Removes the name from the system (once: FileNotFoundError the second time, as Python).
-  // Existing mappings stay valid. Stops this process's exit-time tracking of the name.
+  // Existing mappings stay valid. Unregisters the name from the program's tracker.
   void unlink();
   bool closed() const noexcept { return addr_ == nullptr; }
 
