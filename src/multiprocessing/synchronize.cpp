@@ -58,6 +58,17 @@ void Semaphore::release(int n) {
     throw ValueError("semaphore value would exceed SEM_VALUE_MAX");
 }
 
+void Semaphore::unlock() noexcept {
+  const std::uint32_t bound = block_->bounded ? block_->bound : static_cast<std::uint32_t>(INT_MAX);
+  if (!sem().release_bounded(1, bound))
+    concur::detail::lock_misuse_abort(
+        block_->bounded
+            ? "multiprocessing::BoundedSemaphore::unlock(): semaphore or lock released too "
+              "many times"
+            : "multiprocessing::Semaphore::unlock(): semaphore value would exceed "
+              "SEM_VALUE_MAX");
+}
+
 int Semaphore::get_value() const noexcept { return static_cast<int>(sem().value()); }
 
 // ---- Event ------------------------------------------------------------------------------

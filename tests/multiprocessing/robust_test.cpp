@@ -121,7 +121,8 @@ TEST(Robust, ValueLockRecovers) {
 }
 
 TEST(Robust, ExitingWithoutReleaseAlsoCounts) {
-  // A clean _exit while holding is a death too.
+  // A raw _exit (exit_group without concur's exit hooks) while holding is a death too;
+  // a concur child's normal exit keeps the lock held (tests/detail/robust_lock_test.cpp).
   mp::Lock lock;
   const pid_t pid = fork_child([&] {
     lock.acquire();
@@ -194,8 +195,22 @@ TEST(Robust, NodeOfADeadListerIsReclaimed) {
   ::kill(child, SIGKILL);
   EXPECT_EQ(wait_exit(child), -SIGKILL);
   EXPECT_FALSE(lock.owner_died()) << "it was not held when the child died";
-  // A thread takes the lock (reclaiming the dead child's node) and exits holding it.
+  // A thread takes the lock (reclaiming the dead child's node) and ends normally holding
+  // it: the lock stays held (Python's hand-off; tests/detail/robust_lock_test.cpp).
   std::thread([&] { ASSERT_TRUE(lock.acquire(false)); }).join();
+  EXPECT_FALSE(lock.acquire(100ms));
+  lock.release();
+  // The node is usable again: a holder that dies is recovered.
+  mp::Event again;
+  const pid_t second = fork_child([&] {
+    lock.acquire();
+    again.set();
+    for (;;) ::pause();
+    return 0;
+  });
+  ASSERT_TRUE(again.wait(10s));
+  ::kill(second, SIGKILL);
+  EXPECT_EQ(wait_exit(second), -SIGKILL);
   ASSERT_TRUE(lock.acquire(10s));
   EXPECT_TRUE(lock.owner_died());
   lock.consistent();

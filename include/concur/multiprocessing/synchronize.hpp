@@ -91,7 +91,14 @@ class Lock {
   [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
     return lock_->lock_until(detail_sync::to_steady(tp));
   }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept (std::lock_guard's destructor calls it); unlocking an
+  // unlocked Lock aborts with a clear message ("concur: multiprocessing::Lock::unlock():
+  // ..."), release() throws ValueError.
+  void unlock() noexcept {
+    if (!lock_->unlock())
+      concur::detail::lock_misuse_abort(
+          "multiprocessing::Lock::unlock(): semaphore or lock released too many times");
+  }
 
   // The underlying robust lock (for Condition and Value).
   concur::detail::RobustLock& native() const noexcept { return *lock_; }
@@ -154,7 +161,14 @@ class RLock {
   [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> tp) {
     return acquire_until(detail_sync::to_steady(tp));
   }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; by a non-owner it aborts with a clear message.
+  void unlock() noexcept {
+    concur::detail::RobustLock& l = *lock_;
+    if (!l.owned_by_me() || l.count() == 0)
+      concur::detail::lock_misuse_abort(
+          "multiprocessing::RLock::unlock(): cannot release un-acquired lock");
+    if (--l.count() == 0) l.unlock();
+  }
 
   concur::detail::RobustLock& native() const noexcept { return *lock_; }
 
@@ -196,7 +210,9 @@ class Semaphore {
 
   void lock() { acquire(true); }
   [[nodiscard]] bool try_lock() { return acquire(false); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; above the bound (or SEM_VALUE_MAX) it aborts with a
+  // clear message, where release() throws ValueError.
+  void unlock() noexcept;
 
  protected:
   Semaphore(int value, bool bounded);
@@ -298,7 +314,8 @@ class Condition {
   }
   void release() { plain_ ? plain_->release() : rlock_->release(); }
   void lock() { acquire(true); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; misuse aborts with a clear message (see Lock::unlock).
+  void unlock() noexcept { plain_ ? plain_->unlock() : rlock_->unlock(); }
   [[nodiscard]] bool try_lock() { return acquire(false); }
   template <class R, class P>
   [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
