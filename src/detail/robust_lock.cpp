@@ -306,6 +306,11 @@ void robust_retire(RobustLock* node, void (*release)(void*, std::size_t, unsigne
   release(block, bytes, gen);
 }
 
+bool thread_gone(std::uint32_t pid, std::uint32_t tid) noexcept {
+  return syscall(SYS_tgkill, static_cast<pid_t>(pid), static_cast<pid_t>(tid), 0) != 0 &&
+         errno == ESRCH;
+}
+
 void shared_free_robust(void* block, std::size_t lock_at, std::size_t bytes,
                         unsigned long gen) noexcept {
   robust_retire(reinterpret_cast<RobustLock*>(static_cast<char*>(block) + lock_at), &shared_free,
@@ -323,8 +328,7 @@ void RobustLock::link(RobustThread& t) noexcept {
       if (link_token_.load(std::memory_order_relaxed) == t.token) return;
     } else {
       // In another live thread's list: only that thread may edit it. Hold unprotected.
-      const auto lp = static_cast<pid_t>(link_pid_.load(std::memory_order_relaxed));
-      if (syscall(SYS_tgkill, lp, static_cast<pid_t>(lt), 0) == 0 || errno != ESRCH) return;
+      if (!thread_gone(link_pid_.load(std::memory_order_relaxed), lt)) return;
       // That thread is gone, and with it the list: reclaim the node.
     }
   }

@@ -97,6 +97,9 @@ void init_robust_thread(RobustThread& t) noexcept;
 // thread's new holds are not linked. Called by the thread_local hook and the exit hooks.
 void robust_thread_end() noexcept;
 
+// Whether thread `tid` of process `pid` no longer exists (tgkill(pid, tid, 0) says ESRCH).
+bool thread_gone(std::uint32_t pid, std::uint32_t tid) noexcept;
+
 class RobustLock;
 // Gives back the memory of a block holding a RobustLock `node` (see the soundness rule
 // above): calls release(block, bytes, gen) now, or later from the thread whose list holds
@@ -142,6 +145,24 @@ class RobustLock {
     set_pending(t, false);
     if ((expected & kTidMask) == 0) return lock_slow(t, nullptr, /*block=*/false);
     return false;
+  }
+  // Takes the lock only if it is plainly free (not free because its owner died: such a
+  // word is left for whoever checks dead_unclaimed()). Never blocks.
+  [[nodiscard]] bool try_lock_free() noexcept {
+    if (word_.load(std::memory_order_relaxed) != 0) return false;
+    RobustThread& t = robust_thread();
+    set_pending(t, true);
+    std::uint32_t expected = 0;
+    const bool got = word_.compare_exchange_strong(expected, t.tid, std::memory_order_acquire,
+                                                   std::memory_order_relaxed);
+    if (got) link(t);
+    set_pending(t, false);
+    return got;
+  }
+  // True if the kernel marked the word: its owner died and nobody has taken it since.
+  bool dead_unclaimed() const noexcept {
+    const std::uint32_t w = word_.load(std::memory_order_acquire);
+    return (w & kOwnerDied) != 0 && (w & kTidMask) == 0;
   }
   // Blocks until the lock is taken.
   void lock() noexcept {
@@ -227,5 +248,19 @@ class RobustLock {
                             std::size_t, unsigned long) noexcept;
   friend struct RobustRegistry;
 };
+
+// BasicCondition's lock adapters (found by ADL), for state guarded by a RobustLock: it has
+// no Python owner rule here, "owned" means "locked". If the holder died meanwhile, the
+// re-take gets the lock with owner_died() set for the caller to see.
+inline bool cond_is_owned(const RobustLock& l) noexcept {
+  return l.locked();
+}
+inline std::uint32_t cond_release_save(RobustLock& l) noexcept {
+  l.unlock();
+  return 0;
+}
+inline void cond_acquire_restore(RobustLock& l, std::uint32_t) noexcept {
+  l.lock();
+}
 
 }  // namespace concur::detail

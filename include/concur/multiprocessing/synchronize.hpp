@@ -295,9 +295,9 @@ inline void cond_acquire_restore(RecursiveLockRef& r, std::uint32_t saved) noexc
 // (detail/condition.hpp, Shared waiter slots) over a robust Lock or RLock.
 // No spurious wake-ups for up to 64 simultaneous waiters; notify(n) wakes the n oldest.
 // Robustness: if the lock's holder dies, a waiter re-taking the lock after its wake-up gets
-// it and sees owner_died() == true — it never hangs on the dead holder. Not covered: a
-// process killed while WAITING keeps its waiter slot, so a later notify may be spent on it
-// (use wait_for with a predicate and notify_all when processes may be killed).
+// it and sees owner_died() == true — it never hangs on the dead holder. A process (thread)
+// killed while WAITING does not swallow a notification: notify(n) skips dead waiters and
+// wakes n live ones (detail/condition.hpp: each slot records its waiter).
 class Condition {
  public:
   // A condition with its own RLock (Python's default).
@@ -383,8 +383,11 @@ class Condition {
 // Python's multiprocessing.Barrier: sync's barrier algorithm (detail/barrier.hpp) in
 // shared memory. The action runs in the process whose wait() completes the cycle (each
 // process holds its own copy of the callable, inherited through fork).
-// Not robust: a process that dies while waiting never arrives; the others wait until
-// their timeout (which breaks the barrier) — pass a timeout when processes may die.
+// Robust: a party killed inside wait() or inside the action breaks the barrier — the
+// others get BrokenBarrierError (within ~50 ms of the death, timeouts or not) instead of
+// waiting forever or being released by a cycle the dead party "completed"; reset() makes
+// it usable again for the live parties. The internal lock is a RobustLock, and each party
+// inside wait() holds a robust token (detail/barrier.hpp).
 class Barrier {
  public:
   // ValueError("parties must be > 0") for parties < 1.
