@@ -14,6 +14,7 @@
 
 #include "concur/detail/arena.hpp"
 #include "concur/detail/runtime.hpp"
+#include "concur/detail/thread_annotations.hpp"
 
 namespace concur::detail {
 
@@ -52,37 +53,39 @@ struct Posted {
 // The threads of this process that have a robust record, and the blocks posted to them.
 // Leaked on purpose: thread ends and exit hooks use it during static destruction.
 struct RobustRegistry {
-  std::mutex mu;
-  RobustThread* first = nullptr;  // guarded by mu
-  std::vector<Posted> posted;     // guarded by mu
+  Mutex mu;
+  RobustThread* first CONCUR_GUARDED_BY(mu) = nullptr;
+  std::vector<Posted> posted CONCUR_GUARDED_BY(mu);
 
   static RobustRegistry& get() noexcept {
     static RobustRegistry* r = new RobustRegistry;
     return *r;
   }
-  void add(RobustThread& t) noexcept {
-    std::lock_guard g(mu);
+  void add(RobustThread& t) noexcept CONCUR_EXCLUDES(mu) {
+    MutexLock g(mu);
     t.reg_prev = nullptr;
     t.reg_next = first;
     if (first) first->reg_prev = &t;
     first = &t;
     t.registered = true;
   }
-  void remove_locked(RobustThread& t) noexcept {
+  void remove_locked(RobustThread& t) noexcept CONCUR_REQUIRES(mu) {
     if (!t.registered) return;
     (t.reg_prev ? t.reg_prev->reg_next : first) = t.reg_next;
     if (t.reg_next) t.reg_next->reg_prev = t.reg_prev;
     t.reg_prev = t.reg_next = nullptr;
     t.registered = false;
   }
-  RobustThread* find_locked(std::uint32_t tid, std::uint64_t token) const noexcept {
+  RobustThread* find_locked(std::uint32_t tid, std::uint64_t token) const noexcept
+      CONCUR_REQUIRES(mu) {
     for (RobustThread* r = first; r; r = r->reg_next)
       if (r->tid == tid && r->token == token) return r;
     return nullptr;
   }
   // Unlinks t's posted nodes and moves their blocks to `out` (at most n); returns how many.
   // Called by t itself with mu held.
-  std::size_t take_posted_locked(RobustThread& t, Posted* out, std::size_t n) noexcept {
+  std::size_t take_posted_locked(RobustThread& t, Posted* out, std::size_t n) noexcept
+      CONCUR_REQUIRES(mu) {
     std::size_t k = 0;
     for (std::size_t i = 0; i < posted.size() && k < n;) {
       if (posted[i].owner != &t) {
@@ -101,12 +104,12 @@ struct RobustRegistry {
     return k;
   }
   // The calling thread (t) frees what was posted to it.
-  void drain(RobustThread& t) noexcept {
+  void drain(RobustThread& t) noexcept CONCUR_EXCLUDES(mu) {
     Posted buf[8];
     std::size_t k;
     do {
       {
-        std::lock_guard g(mu);
+        MutexLock g(mu);
         k = take_posted_locked(t, buf, 8);
       }
       for (std::size_t i = 0; i < k; ++i) buf[i].release(buf[i].block, buf[i].bytes, buf[i].gen);
@@ -118,13 +121,14 @@ namespace {
 
 // fork: the registry mutex is held across fork (no thread is mid-update in the child's
 // copy); the child keeps only the forking thread, whose record starts afresh.
-void registry_prepare() noexcept {
+// (Held from prepare to parent/child: beyond the analysis, which sees one scope at a time.)
+void registry_prepare() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   RobustRegistry::get().mu.lock();
 }
-void registry_parent() noexcept {
+void registry_parent() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   RobustRegistry::get().mu.unlock();
 }
-void reset_after_fork() noexcept {
+void reset_after_fork() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   RobustRegistry& r = RobustRegistry::get();
   r.first = nullptr;
   r.posted.clear();  // the parent's threads' lists are not ours (and neither are the blocks)
@@ -241,7 +245,7 @@ void robust_thread_end() noexcept {
   for (;;) {
     std::size_t k;
     {
-      std::lock_guard g(r.mu);
+      MutexLock g(r.mu);
       k = r.take_posted_locked(t, buf, 8);
       if (k == 0) {
         // Under the registry mutex: a concurrent robust_retire() either posted to us
@@ -290,7 +294,7 @@ void robust_retire(RobustLock* node, void (*release)(void*, std::size_t, unsigne
   if (node->link_pid_.load(std::memory_order_relaxed) != t.pid) return;
   RobustRegistry& r = RobustRegistry::get();
   {
-    std::lock_guard g(r.mu);
+    MutexLock g(r.mu);
     RobustThread* owner = r.find_locked(lt, node->link_token_.load(std::memory_order_relaxed));
     if (owner) {
       try {
