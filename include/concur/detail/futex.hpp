@@ -54,7 +54,10 @@ Clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept 
 // mapped), EINVAL (misaligned word, bad deadline), ENOSYS (no futex syscall, e.g. a
 // seccomp filter) — would make every caller spin at 100 % CPU if treated as one: they
 // are bugs or a broken platform, so they abort with a message naming errno and the word
-// (futex_fatal). No primitive here can report an error in its noexcept API.
+// (futex_fatal). No primitive here can report an error in its noexcept API. (ENOSYS is
+// not worth an OSError path either: tried under a seccomp filter that makes futex(2)
+// ENOSYS, glibc itself aborts at the next contended-free static guard or pthread_once
+// with "The futex facility returned an unexpected error code".)
 bool futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, Scope scope,
                 const Clock::time_point* deadline = nullptr,
                 std::uint32_t bitset = ~std::uint32_t{0}) noexcept;
