@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps demo test tsan asan bench install format clean
+.PHONY: all deps demo test tsan asan tsa bench install format clean
 
 all: test
 
@@ -33,6 +33,12 @@ asan: deps
 	cmake --preset dev >/dev/null
 	cmake --build --preset dev -j $(JOBS)
 	ctest --preset dev -j $(JOBS) $(CTEST_ARGS)
+
+# clang's -Wthread-safety over the library (CONCUR_GUARDED_BY & co., detail/
+# thread_annotations.hpp): compiles only, as an error on any finding.
+tsa: deps
+	cmake --preset clang-tsa >/dev/null
+	cmake --build --preset clang-tsa -j $(JOBS)
 
 bench: deps
 	cmake --preset bench >/dev/null

@@ -72,7 +72,7 @@ struct ChildArgs {
 // Everything below runs in the child, possibly on the parent's memory: raw syscalls only.
 #define CONCUR_CHILD_FN __attribute__((noinline, no_sanitize("address", "thread", "undefined")))
 
-CONCUR_CHILD_FN [[noreturn]] void child_fail(int fd, int stage, int err) {
+[[noreturn]] CONCUR_CHILD_FN void child_fail(int fd, int stage, int err) {
   ChildError e{stage, err};
   syscall(SYS_write, fd, &e, sizeof e);  // 8 bytes < PIPE_BUF: one atomic write
   syscall(SYS_exit_group, 127);

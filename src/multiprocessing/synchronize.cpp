@@ -51,6 +51,17 @@ void Semaphore::release(int n) {
     throw ValueError("semaphore value would exceed SEM_VALUE_MAX");
 }
 
+void Semaphore::unlock() noexcept {
+  const std::uint32_t bound = block_->bounded ? block_->bound : static_cast<std::uint32_t>(INT_MAX);
+  if (!sem().release_bounded(1, bound))
+    concur::detail::lock_misuse_abort(
+        block_->bounded
+            ? "multiprocessing::BoundedSemaphore::unlock(): semaphore or lock released too "
+              "many times"
+            : "multiprocessing::Semaphore::unlock(): semaphore value would exceed "
+              "SEM_VALUE_MAX");
+}
+
 int Semaphore::get_value() const noexcept { return static_cast<int>(sem().value()); }
 
 // ---- Event ------------------------------------------------------------------------------
@@ -117,17 +128,26 @@ std::uint32_t checked_parties(int parties) {
   if (parties < 1) throw ValueError("parties must be > 0");
   return static_cast<std::uint32_t>(parties);
 }
+std::uint32_t token_count(std::uint32_t parties) noexcept;
 std::int64_t timeout_ns(std::optional<std::chrono::nanoseconds> t) noexcept {
   if (!t) return -1;
   return t->count() < 0 ? 0 : static_cast<std::int64_t>(t->count());
 }
 }  // namespace
 
+namespace {
+// Party tokens (detail/barrier.hpp): one per party plus a few for parties of the next
+// cycle already blocked in wait() while this one drains; capped so the block stays small.
+std::uint32_t token_count(std::uint32_t parties) noexcept {
+  return parties > 1020 ? 1024 : parties + 4;
+}
+}  // namespace
+
 Barrier::Barrier(int parties, std::function<void()> action,
                  std::optional<std::chrono::nanoseconds> timeout)
-    : b_(concur::detail::make_shared_object<SharedBarrier>(sizeof(SharedBarrier),
-                                                           checked_parties(parties),
-                                                           timeout_ns(timeout))),
+    : b_(concur::detail::make_shared_object<SharedBarrier>(
+          SharedBarrier::tokens_bytes(token_count(checked_parties(parties))),
+          checked_parties(parties), timeout_ns(timeout), token_count(checked_parties(parties)))),
       action_(std::move(action)) {}
 
 int Barrier::wait() {

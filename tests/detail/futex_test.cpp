@@ -2,9 +2,10 @@
 // MAP_SHARED memory) across processes.
 // concur-test: timeout=60
 #include "concur/detail/futex.hpp"
-#include "concur/detail/runtime.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,10 @@
 #include <chrono>
 #include <thread>
 #include <vector>
+
+#include "../helpers/blocked.hpp"
+#include "concur/detail/cond_word.hpp"
+#include "concur/detail/runtime.hpp"
 
 namespace {
 using namespace std::chrono_literals;
@@ -163,3 +168,71 @@ TEST(Runtime, CurrentTidIsRefreshedAfterPlainFork) {
   EXPECT_EQ(ok, 1);
 }
 }  // namespace
+
+// Issue 9: errors that are not wake-ups (EFAULT, EINVAL) abort with a clear message
+// instead of returning "woken" to a caller that would spin at 100 % CPU.
+TEST(FutexWaitDeathTest, UnmappedWordAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto* bad = reinterpret_cast<std::atomic<std::uint32_t>*>(std::uintptr_t{4096});
+  EXPECT_DEATH((void)concur::detail::futex_wait(bad, 0, Scope::Private), "futex_wait: Bad address");
+}
+
+TEST(FutexWaitDeathTest, MisalignedWordAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  alignas(8) static unsigned char buf[16] = {};
+  auto* odd = reinterpret_cast<std::atomic<std::uint32_t>*>(buf + 1);
+  EXPECT_DEATH((void)concur::detail::futex_wait(odd, 0, Scope::Private),
+               "futex_wait: Invalid argument");
+}
+
+// Issue 9: CondWord counts out the oldest waiters, but FUTEX_WAKE picks by priority. A
+// SCHED_FIFO waiter that registers between a notification and its wake syscall must not
+// take the wake-up of the older waiter (which would then sleep for good).
+TEST(CondWord, WakeNeverGoesToAWaiterNewerThanTheNotification) {
+  using concur::detail::CondWord;
+  BasicLock<Scope::Private> lock;
+  CondWord<Scope::Private> cw;
+  bool flag = false;  // guarded by lock
+  std::atomic<int> old_tid{0}, new_tid{0};
+  std::atomic<bool> old_done{false};
+  std::thread older([&] {
+    old_tid = concur_test::gettid_now();
+    lock.lock();
+    const auto d = deadline_after(5s);
+    bool in_time = true;
+    while (!flag && in_time) in_time = cw.wait(lock, &d);
+    old_done = flag && in_time;  // woken by the notification, not by its deadline
+    lock.unlock();
+  });
+  while (old_tid.load() == 0) std::this_thread::yield();
+  ASSERT_TRUE(concur_test::wait_blocked_in(::getpid(), old_tid.load()));
+  lock.lock();
+  flag = true;
+  const int n = cw.prepare_notify(1);  // counts out `older`
+  lock.unlock();
+  std::atomic<bool> newer_stop{false};
+  std::thread newer([&] {
+    sched_param sp{};
+    sp.sched_priority = 1;
+    const bool rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    new_tid = rt ? concur_test::gettid_now() : -1;
+    if (!rt) return;
+    lock.lock();
+    const auto d = deadline_after(2s);
+    (void)cw.wait(lock, &d);  // one wait: it was not notified
+    lock.unlock();
+    newer_stop = true;
+  });
+  while (new_tid.load() == 0) std::this_thread::yield();
+  if (new_tid.load() < 0) {
+    cw.wake(n);
+    older.join();
+    newer.join();
+    GTEST_SKIP() << "SCHED_FIFO not permitted here";
+  }
+  ASSERT_TRUE(concur_test::wait_blocked_in(::getpid(), new_tid.load()));
+  cw.wake(n);  // the wake prepare_notify asked for, after `newer` went to sleep
+  older.join();
+  newer.join();
+  EXPECT_TRUE(old_done.load()) << "the counted-out waiter never woke";
+}

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
+#include "../helpers/blocked.hpp"
 #include "concur/multiprocessing/process.hpp"
 #include "concur/multiprocessing/sharedctypes.hpp"
 #include "concur/multiprocessing/synchronize.hpp"
@@ -121,7 +123,8 @@ TEST(Robust, ValueLockRecovers) {
 }
 
 TEST(Robust, ExitingWithoutReleaseAlsoCounts) {
-  // A clean _exit while holding is a death too.
+  // A raw _exit (exit_group without concur's exit hooks) while holding is a death too;
+  // a concur child's normal exit keeps the lock held (tests/detail/robust_lock_test.cpp).
   mp::Lock lock;
   const pid_t pid = fork_child([&] {
     lock.acquire();
@@ -194,8 +197,22 @@ TEST(Robust, NodeOfADeadListerIsReclaimed) {
   ::kill(child, SIGKILL);
   EXPECT_EQ(wait_exit(child), -SIGKILL);
   EXPECT_FALSE(lock.owner_died()) << "it was not held when the child died";
-  // A thread takes the lock (reclaiming the dead child's node) and exits holding it.
+  // A thread takes the lock (reclaiming the dead child's node) and ends normally holding
+  // it: the lock stays held (Python's hand-off; tests/detail/robust_lock_test.cpp).
   std::thread([&] { ASSERT_TRUE(lock.acquire(false)); }).join();
+  EXPECT_FALSE(lock.acquire(100ms));
+  lock.release();
+  // The node is usable again: a holder that dies is recovered.
+  mp::Event again;
+  const pid_t second = fork_child([&] {
+    lock.acquire();
+    again.set();
+    for (;;) ::pause();
+    return 0;
+  });
+  ASSERT_TRUE(again.wait(10s));
+  ::kill(second, SIGKILL);
+  EXPECT_EQ(wait_exit(second), -SIGKILL);
   ASSERT_TRUE(lock.acquire(10s));
   EXPECT_TRUE(lock.owner_died());
   lock.consistent();
@@ -304,6 +321,185 @@ TEST(Robust, WorksWithProcessKill) {
   EXPECT_TRUE(lock.owner_died());
   lock.consistent();
   lock.release();
+}
+
+// ---- Barrier: a party killed in wait() or in the action (issue 9) -----------------------
+
+using concur::threading::BrokenBarrierError;
+
+// Live parties in children: each reports 0 (BrokenBarrierError), 1 (released), 2 (other).
+pid_t barrier_party(mp::Barrier& b, std::chrono::milliseconds timeout) {
+  return fork_child([&b, timeout] {
+    try {
+      if (timeout.count() > 0)
+        (void)b.wait(timeout);
+      else
+        (void)b.wait();
+      return 1;
+    } catch (const BrokenBarrierError&) {
+      return 0;
+    } catch (...) {
+      return 2;
+    }
+  });
+}
+
+TEST(RobustBarrier, PartyKilledInWaitBreaksItForTheLiveOnes) {
+  // 3 parties: one dies inside wait(); then the 2 live ones arrive. Before: the dead
+  // party's count let the 2 live ones "complete" the cycle. Now: BrokenBarrierError.
+  mp::Barrier b(3);
+  const pid_t dead = fork_child([&] {
+    (void)b.wait();
+    return 5;
+  });
+  ASSERT_TRUE(concur_test::wait_blocked_in(dead, dead));
+  ::kill(dead, SIGKILL);
+  EXPECT_EQ(wait_exit(dead), -SIGKILL);
+  const pid_t a = barrier_party(b, 0ms);  // no timeout: must still not hang
+  const pid_t c = barrier_party(b, 10s);
+  EXPECT_EQ(wait_exit(a), 0);
+  EXPECT_EQ(wait_exit(c), 0);
+  EXPECT_TRUE(b.broken());
+  // After reset() the live parties work again.
+  b.reset();
+  EXPECT_FALSE(b.broken());
+  std::vector<pid_t> live;
+  for (int i = 0; i < 2; ++i) live.push_back(barrier_party(b, 10s));
+  EXPECT_NO_THROW((void)b.wait(10s));
+  for (pid_t p : live) EXPECT_EQ(wait_exit(p), 1);
+}
+
+TEST(RobustBarrier, PartyKilledWhileOthersSleepWakesThemWithBrokenBarrier) {
+  mp::Barrier b(3);
+  const pid_t a = barrier_party(b, 0ms);  // no timeout at all
+  const pid_t dead = fork_child([&] {
+    (void)b.wait();
+    return 5;
+  });
+  ASSERT_TRUE(concur_test::wait_blocked_in(a, a));
+  ASSERT_TRUE(concur_test::wait_blocked_in(dead, dead));
+  ::kill(dead, SIGKILL);
+  EXPECT_EQ(wait_exit(dead), -SIGKILL);
+  EXPECT_EQ(wait_exit(a), 0) << "the sleeping party saw the death";
+  EXPECT_TRUE(b.broken());
+}
+
+TEST(RobustBarrier, PartyKilledInTheActionBreaksIt) {
+  mp::Value<int> in_action(0);
+  mp::Barrier b(3, [&] {
+    in_action.set(static_cast<int>(::getpid()));
+    for (;;) ::pause();  // the last arriver runs the action; it is killed there
+  });
+  const pid_t a = barrier_party(b, 0ms);
+  const pid_t c = barrier_party(b, 10s);
+  ASSERT_TRUE(concur_test::wait_blocked_in(a, a));
+  ASSERT_TRUE(concur_test::wait_blocked_in(c, c));
+  const pid_t runner = barrier_party(b, 0ms);
+  while (in_action.value() == 0) std::this_thread::sleep_for(1ms);
+  ::kill(in_action.value(), SIGKILL);
+  int codes = 0;
+  for (pid_t p : {a, c, runner}) {
+    const int rc = wait_exit(p);
+    if (p == in_action.value()) {
+      EXPECT_EQ(rc, -SIGKILL);
+    } else {
+      EXPECT_EQ(rc, 0);
+      ++codes;
+    }
+  }
+  EXPECT_EQ(codes, 2);
+  EXPECT_TRUE(b.broken());
+  b.reset();
+  EXPECT_FALSE(b.broken());
+}
+
+TEST(RobustBarrier, SeededKillRoundsNeverWedge) {
+  mp::Barrier b(3);
+  std::mt19937 rng(20269);
+  for (int round = 0; round < 4; ++round) {
+    std::vector<pid_t> ps;
+    for (int i = 0; i < 3; ++i)
+      ps.push_back(fork_child([&b] {
+        try {
+          for (;;) (void)b.wait(2s);  // a victim killed between waits never arrives
+        } catch (const BrokenBarrierError&) {
+          return 0;
+        }
+        return 1;
+      }));
+    ::usleep(static_cast<useconds_t>(rng() % 30000));
+    const std::size_t victim = rng() % ps.size();
+    ::kill(ps[victim], SIGKILL);
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      const int rc = wait_exit(ps[i]);
+      if (i == victim)
+        EXPECT_TRUE(rc == -SIGKILL || rc == 0) << rc;  // 0: broken before the kill landed
+      else
+        EXPECT_EQ(rc, 0) << "round " << round;
+    }
+    b.reset();
+    EXPECT_FALSE(b.broken());
+    EXPECT_EQ(b.n_waiting(), 0);
+  }
+}
+
+// ---- Condition: a waiter killed inside wait() keeps no notification (issue 9) -----------
+
+TEST(RobustCondition, KilledWaiterDoesNotSwallowNotifyOne) {
+  for (int round = 0; round < 3; ++round) {
+    mp::Condition cond;
+    mp::Value<int> woke(0);
+    // The oldest waiter is killed; a live one waits behind it.
+    const pid_t dead = fork_child([&] {
+      cond.acquire();
+      cond.wait();
+      cond.release();
+      return 5;
+    });
+    ASSERT_TRUE(concur_test::wait_blocked_in(dead, dead));
+    const pid_t live = fork_child([&] {
+      cond.acquire();
+      const bool ok = cond.wait(20s);
+      if (ok) woke.fetch_add(1);
+      cond.release();
+      return ok ? 0 : 1;
+    });
+    ASSERT_TRUE(concur_test::wait_blocked_in(live, live));
+    ::kill(dead, SIGKILL);
+    EXPECT_EQ(wait_exit(dead), -SIGKILL);
+    cond.acquire();
+    cond.notify(1);
+    cond.release();
+    EXPECT_EQ(wait_exit(live), 0) << "round " << round;
+    EXPECT_EQ(woke.value(), 1);
+  }
+}
+
+TEST(RobustCondition, DeadWaitersSlotsAreReclaimed) {
+  // More dead waiters than the 64 slots: the live one still gets a slot and notify(1).
+  mp::Condition cond;
+  std::vector<pid_t> dead;
+  for (int i = 0; i < 70; ++i) {
+    dead.push_back(fork_child([&] {
+      cond.acquire();
+      cond.wait();
+      return 5;
+    }));
+    ASSERT_TRUE(concur_test::wait_blocked_in(dead.back(), dead.back()));
+  }
+  for (pid_t p : dead) ::kill(p, SIGKILL);
+  for (pid_t p : dead) EXPECT_EQ(wait_exit(p), -SIGKILL);
+  const pid_t live = fork_child([&] {
+    cond.acquire();
+    const bool ok = cond.wait(20s);
+    cond.release();
+    return ok ? 0 : 1;
+  });
+  ASSERT_TRUE(concur_test::wait_blocked_in(live, live));
+  cond.acquire();
+  cond.notify(1);
+  cond.release();
+  EXPECT_EQ(wait_exit(live), 0);
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "../helpers/blocked.hpp"
+
 namespace {
 using namespace std::chrono_literals;
 using concur::threading::Event;
@@ -43,6 +45,32 @@ TEST(Event, SetWakesAllWaiters) {
   e.set();
   for (auto& t : ts) t.join();
   EXPECT_EQ(woke.load(), 5);
+}
+
+// Issue 9: set() immediately followed by clear() wakes every waiter (Python: all wake and
+// wait() returns True). The flag word carries a generation, so the waiters' futex word
+// changed even though the flag is clear again when they look.
+TEST(Event, SetThenClearWakesEveryWaiter) {
+  for (int round = 0; round < 5; ++round) {
+    Event e;
+    std::atomic<int> woke{0};
+    std::vector<std::thread> ts;
+    std::vector<std::atomic<int>> tids(5);
+    for (int i = 0; i < 5; ++i)
+      ts.emplace_back([&, i] {
+        tids[static_cast<std::size_t>(i)] = concur_test::gettid_now();
+        if (e.wait(20s)) ++woke;
+      });
+    for (auto& t : tids) {
+      while (t.load() == 0) std::this_thread::yield();
+      ASSERT_TRUE(concur_test::wait_blocked_in(::getpid(), t.load()));
+    }
+    e.set();
+    e.clear();
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(woke.load(), 5) << "round " << round;
+    EXPECT_FALSE(e.is_set());
+  }
 }
 
 // EventTests.test_timeout: 5 threads; wait(0) False, wait(t) False after >= t; after

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -119,7 +120,7 @@ TEST(Lock, ReleaseUnlockedThrows) {
   lock.acquire();
   lock.release();
   EXPECT_THROW(lock.release(), RuntimeError);
-  EXPECT_THROW(lock.unlock(), RuntimeError);
+  // unlock() (Lockable) is noexcept: that misuse aborts (LockDeathTest below).
 }
 
 TEST(Lock, MutualExclusionManyThreads) {
@@ -183,3 +184,27 @@ TEST(Lock, WorksWithConditionVariableAny) {
 }
 
 }  // namespace
+
+// Issue 9: `{ std::lock_guard g(l); l.release(); }` — the guard's unlock() of an unlocked
+// lock. Lockable unlock() is noexcept: misuse aborts with a clear message instead of
+// std::terminate from an exception in a destructor.
+static_assert(noexcept(std::declval<concur::threading::Lock&>().unlock()));
+static_assert(noexcept(std::declval<concur::threading::RLock&>().unlock()));
+
+TEST(LockDeathTest, ReleaseInsideLockGuardAbortsWithAClearMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        concur::threading::Lock l;
+        std::lock_guard g(l);
+        l.release();
+      },
+      "concur: threading::Lock::unlock\\(\\): release unlocked lock");
+  EXPECT_DEATH(
+      {
+        concur::threading::RLock r;
+        std::lock_guard g(r);
+        r.release();
+      },
+      "concur: threading::RLock::unlock\\(\\): cannot release un-acquired lock");
+}

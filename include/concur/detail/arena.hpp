@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -54,13 +55,23 @@ ArenaStats arena_stats();
 // getpid(), cached per process (refreshed after fork).
 int current_pid_cached() noexcept;
 
+// shared_free for a block with a RobustLock at offset `lock_at`: the block is reused only
+// once the lock's node is in no live thread's robust list (robust_retire, robust_lock.hpp).
+void shared_free_robust(void* p, std::size_t lock_at, std::size_t size,
+                        unsigned long fork_generation) noexcept;
+
 // Frees an arena block when the last handle of the allocating process goes away.
 struct ArenaDeleter {
   std::size_t bytes;
   unsigned long gen;
   int pid;
+  std::ptrdiff_t robust_at = -1;  // offset of a RobustLock in the block, -1 if none
   void operator()(void* p) const noexcept {
-    if (p && pid == current_pid_cached()) shared_free(p, bytes, gen);
+    if (!p || pid != current_pid_cached()) return;
+    if (robust_at >= 0)
+      shared_free_robust(p, static_cast<std::size_t>(robust_at), bytes, gen);
+    else
+      shared_free(p, bytes, gen);
   }
 };
 
@@ -80,7 +91,10 @@ std::shared_ptr<T> make_shared_object(std::size_t bytes, A&&... args) {
     shared_free(mem, bytes, gen);
     throw;
   }
-  return std::shared_ptr<T>(obj, ArenaDeleter{bytes, gen, current_pid_cached()});
+  std::ptrdiff_t robust_at = -1;  // T declares where its RobustLock is: kRobustLockAt
+  if constexpr (requires { T::kRobustLockAt; })
+    robust_at = static_cast<std::ptrdiff_t>(T::kRobustLockAt);
+  return std::shared_ptr<T>(obj, ArenaDeleter{bytes, gen, current_pid_cached(), robust_at});
 }
 
 }  // namespace concur::detail

@@ -19,6 +19,14 @@
 // from their point of view) and are not ordered FIFO against slotted ones. Use predicate
 // loops (wait_for) when more than 64 processes/threads may wait at once.
 //
+// Dead waiters (Shared): each slot records its waiter's pid and TID. A waiter killed inside
+// wait() never takes its wake-up, so notify() must not count it: when the chosen waiter
+// was not asleep in the kernel (FUTEX_WAKE woke nobody, or it had not gone to sleep yet)
+// notify asks the kernel whether that thread still exists (tgkill(pid, tid, 0)); a dead
+// one's slot is freed and the wake-up goes to the next waiter. The common path (a sleeping
+// waiter, FUTEX_WAKE returns 1) costs nothing extra. Slots of waiters killed after their
+// notification are reclaimed the same way when the 64 slots run out.
+//
 // Better than Python: a waiter whose timeout races with a notify that picked it returns true
 // (the decision is taken under the user's lock), where CPython can lose that notify.
 //
@@ -40,6 +48,7 @@
 
 #include "concur/detail/futex.hpp"
 #include "concur/detail/rlock.hpp"
+#include "concur/detail/robust_lock.hpp"
 
 namespace concur::detail {
 
@@ -113,6 +122,8 @@ class WaiterStore<Scope::Private> {
   // The waiter is done with its node (after re-taking the lock).
   void release(Handle) noexcept {}
   bool empty() const noexcept { return head_ == nullptr; }
+  // Threads of one process cannot die alone.
+  static constexpr bool gone(Handle) noexcept { return false; }
 
  private:
   Node* head_ = nullptr;
@@ -133,11 +144,15 @@ class WaiterStore<Scope::Shared> {
 
   // Takes a free slot and appends it; kNone when all kSlots are in use.
   Handle push(Node&) noexcept {
+    if (used_ == ~std::uint64_t{0}) reclaim_dead();
     if (used_ == ~std::uint64_t{0}) return kNone;
     const auto i = static_cast<std::uint32_t>(__builtin_ctzll(~used_));
     used_ |= std::uint64_t{1} << i;
+    const RobustThread& me = robust_thread();
     slots_[i].word.store(cond::kWaiting, std::memory_order_relaxed);
     slots_[i].next = 0;
+    slots_[i].pid = me.pid;
+    slots_[i].tid = me.tid;
     if (tail_) slots_[tail_ - 1].next = i + 1; else head_ = i + 1;
     tail_ = i + 1;
     return i;
@@ -163,11 +178,20 @@ class WaiterStore<Scope::Shared> {
   // lock, so a notified word is never recycled before its waiter has seen it).
   void release(Handle h) noexcept { used_ &= ~(std::uint64_t{1} << h); }
   bool empty() const noexcept { return head_ == 0; }
+  // Whether the slot's waiter no longer exists (a syscall: only on the rare paths).
+  bool gone(Handle h) const noexcept { return thread_gone(slots_[h].pid, slots_[h].tid); }
 
  private:
+  // Frees the slots of notified waiters that died before taking their slot back.
+  void reclaim_dead() noexcept {
+    for (std::uint32_t i = 0; i < kSlots; ++i)
+      if (slots_[i].word.load(std::memory_order_relaxed) == cond::kNotified && gone(i)) release(i);
+  }
   struct Slot {
     std::atomic<std::uint32_t> word;
     std::uint32_t next;
+    std::uint32_t pid;  // the waiter (for gone())
+    std::uint32_t tid;
   };
   Slot slots_[kSlots]{};
   std::uint64_t used_ = 0;
@@ -211,13 +235,19 @@ class BasicCondition {
   // Wakes the n oldest waiters (fewer if fewer wait; nothing for n <= 0). The caller holds
   // the lock. Never blocks, never throws.
   void notify(int n = 1) noexcept {
-    for (; n > 0; --n) {
+    while (n > 0) {
       const auto h = store_.pop();
       if (h == Store::kNone) break;
       std::atomic<std::uint32_t>& w = store_.word(h);
       // The waiter cannot free its node before we return: it must re-take the lock first.
-      if (w.exchange(cond::kNotified, std::memory_order_release) == cond::kSleeping)
-        futex_wake(&w, 1, S);
+      const std::uint32_t prev = w.exchange(cond::kNotified, std::memory_order_release);
+      // A waiter not found asleep may be dead (Shared): then the wake-up is not spent.
+      const bool missed = prev == cond::kSleeping ? futex_wake(&w, 1, S) == 0 : true;
+      if (missed && store_.gone(h)) {
+        store_.release(h);
+        continue;
+      }
+      --n;
     }
     if (n > 0 && overflow_waiters_ > 0) wake_overflow();
   }

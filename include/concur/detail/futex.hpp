@@ -35,12 +35,33 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
 // Blocks while *word == expected, until woken or until *deadline (nullptr: no deadline).
 // Returns false only when the deadline has passed; true on a wake-up, a changed value, a
 // signal or a spurious return: callers always re-check their own condition.
-// Never throws, never allocates.
+// `bitset` (FUTEX_WAIT_BITSET): only a futex_wake_bitset whose mask shares a bit wakes us.
+// Never throws, never allocates. The errors that are no wake-up — EFAULT (the word is not
+// mapped), EINVAL (misaligned word, bad deadline), ENOSYS (no futex syscall, e.g. a
+// seccomp filter) — would make every caller spin at 100 % CPU if treated as one: they
+// are bugs or a broken platform, so they abort with a message naming errno and the word
+// (futex_fatal). No primitive here can report an error in its noexcept API. (ENOSYS is
+// not worth an OSError path either: tried under a seccomp filter that makes futex(2)
+// ENOSYS, glibc itself aborts at the next contended-free static guard or pthread_once
+// with "The futex facility returned an unexpected error code".)
 bool futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, Scope scope,
-                const Clock::time_point* deadline = nullptr) noexcept;
+                const Clock::time_point* deadline = nullptr,
+                std::uint32_t bitset = ~std::uint32_t{0}) noexcept;
 
 // Wakes at most `count` threads blocked in futex_wait on `word`. Returns how many woke.
 int futex_wake(std::atomic<std::uint32_t>* word, int count, Scope scope) noexcept;
+// Wakes at most `count` of the threads whose wait bitset shares a bit with `mask`.
+int futex_wake_bitset(std::atomic<std::uint32_t>* word, int count, Scope scope,
+                      std::uint32_t mask) noexcept;
+
+// Writes "concur: <what>: <strerror(err)> (word <addr>)" to stderr and aborts.
+[[noreturn]] void futex_fatal(const char* what, int err, const void* word) noexcept;
+
+// Misuse of a noexcept Lockable unlock() (the caller does not hold the lock): writes
+// "concur: <what>" to stderr and aborts. The Lockable unlock() of every concur lock is
+// noexcept so that std::lock_guard & co. never throw from a destructor; release() keeps
+// Python's exceptions.
+[[noreturn]] void lock_misuse_abort(const char* what) noexcept;
 
 // One spin-wait step: a `pause` instruction (or the architecture's equivalent).
 inline void cpu_relax() noexcept {
@@ -135,9 +156,11 @@ class BasicSemaphore {
       cpu_relax();
       if (value_.load(std::memory_order_relaxed) > 0 && try_acquire()) return true;
     }
+    // Dekker with release(): our increment and the re-check below are both seq_cst, as are
+    // release()'s value update and its waiters_ load, so one of us sees the other.
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
-      if (try_acquire()) break;
+      if (value_.load(std::memory_order_seq_cst) > 0 && try_acquire()) break;
       if (!futex_wait(&value_, 0, S, deadline)) {
         const bool got = try_acquire();
         waiters_.fetch_sub(1, std::memory_order_relaxed);
@@ -173,7 +196,11 @@ class BasicSemaphore {
   std::atomic<std::uint32_t> waiters_{0};
 };
 
-// A manual-reset event: a flag word and a count of sleepers.
+// A manual-reset event: a flag word with a generation, and a count of sleepers.
+// Word: bit 0 = the flag, bits 1-31 = how many times set() raised it (mod 2^31). A waiter
+// sleeps on the exact word it saw, so a set() immediately followed by clear() still
+// changes the word (the generation moved) and wakes it, and the waiter returns true as
+// Python's Event.wait() does when a set() happened while it waited.
 template <Scope S>
 class BasicEvent {
  public:
@@ -181,26 +208,36 @@ class BasicEvent {
   BasicEvent(const BasicEvent&) = delete;
   BasicEvent& operator=(const BasicEvent&) = delete;
 
-  bool is_set() const noexcept { return flag_.load(std::memory_order_acquire) != 0; }
-  // Sets the flag and wakes every sleeper.
+  bool is_set() const noexcept { return (flag_.load(std::memory_order_acquire) & 1u) != 0; }
+  // Sets the flag (a new generation) and wakes every sleeper.
   void set() noexcept {
-    if (flag_.exchange(1, std::memory_order_seq_cst) == 0 &&
-        waiters_.load(std::memory_order_seq_cst) > 0)
-      futex_wake(&flag_, INT_MAX, S);
+    std::uint32_t w = flag_.load(std::memory_order_relaxed);
+    do {
+      if (w & 1u) return;  // already set: nothing changes, nobody sleeps on a set word
+    } while (!flag_.compare_exchange_weak(w, (w + 2u) | 1u, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed));
+    if (waiters_.load(std::memory_order_seq_cst) > 0) futex_wake(&flag_, INT_MAX, S);
   }
-  void clear() noexcept { flag_.store(0, std::memory_order_relaxed); }
-  // Blocks until the flag is set or *deadline passes. Returns the flag, as Python does.
+  void clear() noexcept { flag_.fetch_and(~1u, std::memory_order_relaxed); }
+  // Blocks until the flag is set (or was set since the call began) or *deadline passes.
+  // Returns true if so, as Python does; false only on timeout with no set() seen.
   bool wait(const Clock::time_point* deadline = nullptr) noexcept {
-    if (is_set()) return true;
+    const std::uint32_t seen = flag_.load(std::memory_order_acquire);
+    if (seen & 1u) return true;
+    // Dekker with set(): the increment and the re-load are seq_cst, as are set()'s update
+    // and its waiters_ load.
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     bool set = false;
     for (;;) {
-      if ((set = is_set())) break;
-      if (!futex_wait(&flag_, 0, S, deadline)) {
-        set = is_set();
+      const std::uint32_t now = flag_.load(std::memory_order_seq_cst);
+      if ((set = (now & 1u) != 0 || (now >> 1) != (seen >> 1))) break;
+      if (!futex_wait(&flag_, seen, S, deadline)) {
+        const std::uint32_t last = flag_.load(std::memory_order_acquire);
+        set = (last & 1u) != 0 || (last >> 1) != (seen >> 1);
         break;
       }
     }
+    std::atomic_thread_fence(std::memory_order_acquire);
     waiters_.fetch_sub(1, std::memory_order_relaxed);
     return set;
   }

@@ -31,9 +31,32 @@
 // Release by a non-owner (allowed for Lock, not for RLock): the word is released and the
 // waiters woken, but the node stays in the acquirer's list — only the thread that owns a
 // list may edit it. link_tid_/link_token_/link_pid_ remember whose list holds the node.
-// Until that thread unlinks it (its next own release of this lock) or dies (then any
-// acquirer reclaims the node), holds by other threads are not robust. Plain owner-releases
-// — the normal case — are always robust.
+// Until that thread unlinks it (its next own release of this lock, its normal end) or dies
+// (then any acquirer reclaims the node), holds by other threads are not robust. Plain
+// owner-releases — the normal case — are always robust.
+//
+// The soundness rule of the list: a node's memory is never reused while it is in a live
+// thread's list (the kernel walk, and the lister's next link/unlink, would otherwise read
+// and write into whatever object took its place). So the memory of a RobustLock is given
+// back through robust_retire(), never freed directly: the arena's deleter does that for
+// every type with a kRobustLockAt member (make_shared_object). A lock retired while its
+// node is in its own thread's list is unlinked at once; in another live thread's list of
+// this process, the block is posted to that thread, which unlinks and frees it at its next
+// list operation or at its end (until then the block stays unused, never reused).
+//
+// A holder that ENDS NORMALLY keeps its locks held, as in Python: a thread's end (its
+// thread_local epilogue, also the main thread's exit()) and a concur child's exit path
+// (the exit hooks, which concur children run before exit_group) detach the thread's held
+// nodes before the kernel walk: the word's owner becomes kDetachedTid (no thread has it,
+// so the kernel walk leaves it alone), the lock stays held and any thread may release a
+// Lock. Holds taken after that point are not linked (the thread is ending). Only a death
+// — SIGKILL, a crash, a raw _exit()/exit_group() that skips concur's epilogue, a thread
+// killed by its process's exit — hands the lock over with owner_died().
+//
+// Walk limit: the kernel follows at most ROBUST_LIST_LIMIT (2048) entries of a dying
+// thread's list. Nodes are linked at the head, so when one thread dies holding more than
+// 2048 robust locks, the 2048 it took last are recovered and the older ones stay held by
+// the dead TID for good (glibc's robust mutexes have the same limit).
 //
 // Memory ordering: lock() acquires, unlock() releases (as std::mutex). All members are
 // pointer-sized or 32-bit words with no process-local pointers except the list links,
@@ -51,15 +74,38 @@
 namespace concur::detail {
 
 // Per-thread robust-list facts, initialized on first use and again after fork.
+// Trivially destructible (a constinit thread_local read on every lock operation); the
+// thread's end is observed by a separate thread_local hook (see robust_thread_end()).
 struct RobustThread {
   void** head = nullptr;         // &robust_list_head.list; nullptr: no robust list here
   std::uint32_t tid = 0;         // kernel TID; 0 = not initialized yet
   std::uint32_t pid = 0;
   std::uint64_t token = 0;       // random per thread incarnation (guards against TID reuse)
+  std::atomic<bool> posted{false};   // robust_retire() posted blocks for us to free
+  bool ended = false;                // detached at the thread's normal end: link no more
+  bool registered = false;           // in the process registry (for robust_retire)
+  RobustThread* reg_prev = nullptr;  // registry links (guarded by the registry mutex)
+  RobustThread* reg_next = nullptr;
 };
 
 // Fills in the calling thread's record (first use, and again after fork).
 void init_robust_thread(RobustThread& t) noexcept;
+
+// The calling thread ends normally: frees the blocks posted to it, detaches its held
+// nodes (they stay held, owned by kDetachedTid) and unlinks the nodes other threads
+// released, so the kernel's exit walk finds none of them. Idempotent; afterwards the
+// thread's new holds are not linked. Called by the thread_local hook and the exit hooks.
+void robust_thread_end() noexcept;
+
+// Whether thread `tid` of process `pid` no longer exists (tgkill(pid, tid, 0) says ESRCH).
+bool thread_gone(std::uint32_t pid, std::uint32_t tid) noexcept;
+
+class RobustLock;
+// Gives back the memory of a block holding a RobustLock `node` (see the soundness rule
+// above): calls release(block, bytes, gen) now, or later from the thread whose list holds
+// the node; never, if that list belongs to another process (the block then stays unused).
+void robust_retire(RobustLock* node, void (*release)(void*, std::size_t, unsigned long),
+                   void* block, std::size_t bytes, unsigned long gen) noexcept;
 
 // The calling thread's record. Constant-initialized, so access is a plain TLS load (no
 // TLS wrapper call); initialized on first use.
@@ -75,6 +121,11 @@ class RobustLock {
   static constexpr std::uint32_t kWaiters = 0x80000000u;    // FUTEX_WAITERS
   static constexpr std::uint32_t kOwnerDied = 0x40000000u;  // FUTEX_OWNER_DIED
   static constexpr std::uint32_t kTidMask = 0x3fffffffu;    // FUTEX_TID_MASK
+  // The owner of a lock whose holder ended normally: above PID_MAX_LIMIT (4M), so no
+  // thread has this TID and no kernel walk touches the word.
+  static constexpr std::uint32_t kDetachedTid = kTidMask;
+  // For make_shared_object: where the RobustLock sits in the block (see robust_retire).
+  static constexpr std::size_t kRobustLockAt = 0;
 
   constexpr RobustLock() noexcept = default;
   RobustLock(const RobustLock&) = delete;
@@ -94,6 +145,24 @@ class RobustLock {
     set_pending(t, false);
     if ((expected & kTidMask) == 0) return lock_slow(t, nullptr, /*block=*/false);
     return false;
+  }
+  // Takes the lock only if it is plainly free (not free because its owner died: such a
+  // word is left for whoever checks dead_unclaimed()). Never blocks.
+  [[nodiscard]] bool try_lock_free() noexcept {
+    if (word_.load(std::memory_order_relaxed) != 0) return false;
+    RobustThread& t = robust_thread();
+    set_pending(t, true);
+    std::uint32_t expected = 0;
+    const bool got = word_.compare_exchange_strong(expected, t.tid, std::memory_order_acquire,
+                                                   std::memory_order_relaxed);
+    if (got) link(t);
+    set_pending(t, false);
+    return got;
+  }
+  // True if the kernel marked the word: its owner died and nobody has taken it since.
+  bool dead_unclaimed() const noexcept {
+    const std::uint32_t w = word_.load(std::memory_order_acquire);
+    return (w & kOwnerDied) != 0 && (w & kTidMask) == 0;
   }
   // Blocks until the lock is taken.
   void lock() noexcept {
@@ -157,7 +226,10 @@ class RobustLock {
            link_token_.load(std::memory_order_relaxed) == t.token;
   }
   void link(RobustThread& t) noexcept;
-  void unlink(RobustThread& t) noexcept;
+  void unlink(RobustThread& t) noexcept;  // frees posted blocks first, then unlink_raw()
+  void unlink_raw() noexcept;             // only the listing thread, on its own list
+  // The listing thread ends normally: a word it owns gets owner kDetachedTid (still held).
+  void detach_from(const RobustThread& t) noexcept;
   bool lock_slow(RobustThread& t, const Clock::time_point* deadline, bool block) noexcept;
 
   std::atomic<std::uint32_t> word_{0};        // offset 0: TID | kWaiters | kOwnerDied
@@ -171,6 +243,24 @@ class RobustLock {
   std::uint32_t pad_ = 0;
 
   friend struct RobustLockLayout;
+  friend void robust_thread_end() noexcept;
+  friend void robust_retire(RobustLock*, void (*)(void*, std::size_t, unsigned long), void*,
+                            std::size_t, unsigned long) noexcept;
+  friend struct RobustRegistry;
 };
+
+// BasicCondition's lock adapters (found by ADL), for state guarded by a RobustLock: it has
+// no Python owner rule here, "owned" means "locked". If the holder died meanwhile, the
+// re-take gets the lock with owner_died() set for the caller to see.
+inline bool cond_is_owned(const RobustLock& l) noexcept {
+  return l.locked();
+}
+inline std::uint32_t cond_release_save(RobustLock& l) noexcept {
+  l.unlock();
+  return 0;
+}
+inline void cond_acquire_restore(RobustLock& l, std::uint32_t) noexcept {
+  l.lock();
+}
 
 }  // namespace concur::detail

@@ -50,12 +50,14 @@ inline constexpr std::size_t kAlign = std::max(alignof(T), std::atomic_ref<T>::r
 
 template <class T>
 struct ValueBlock {
+  static constexpr std::size_t kRobustLockAt = 0;  // `lock` (see make_shared_object)
   concur::detail::RobustLock lock;
   alignas(kAlign<T>) T value;
   explicit ValueBlock(const T& v) : value(v) {}
 };
 
 struct ArrayHeader {
+  static constexpr std::size_t kRobustLockAt = 0;  // `lock` (see make_shared_object)
   concur::detail::RobustLock lock;
   std::size_t size = 0;
 };

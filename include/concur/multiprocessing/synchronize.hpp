@@ -106,7 +106,14 @@ class Lock : public concur::detail::LockSurface<concur::detail::LockHandle,
   bool owner_died() const noexcept { return lock_->owner_died(); }
   // Declares the protected state repaired; owner_died() becomes false.
   void consistent() noexcept { lock_->consistent(); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept (std::lock_guard's destructor calls it); unlocking an
+  // unlocked Lock aborts with a clear message ("concur: multiprocessing::Lock::unlock():
+  // ..."), release() throws ValueError.
+  void unlock() noexcept {
+    if (!lock_->unlock())
+      concur::detail::lock_misuse_abort(
+          "multiprocessing::Lock::unlock(): semaphore or lock released too many times");
+  }
 
   // The underlying robust lock (for Condition and Value).
   concur::detail::RobustLock& native() const noexcept { return *lock_; }
@@ -140,7 +147,14 @@ class RLock : public concur::detail::LockSurface<concur::detail::RLockHandle,
   }
   bool owner_died() const noexcept { return lock_->owner_died(); }
   void consistent() noexcept { lock_->consistent(); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; by a non-owner it aborts with a clear message.
+  void unlock() noexcept {
+    concur::detail::RobustLock& l = *lock_;
+    if (!l.owned_by_me() || l.count() == 0)
+      concur::detail::lock_misuse_abort(
+          "multiprocessing::RLock::unlock(): cannot release un-acquired lock");
+    if (--l.count() == 0) l.unlock();
+  }
 
   concur::detail::RobustLock& native() const noexcept { return *lock_; }
 
@@ -170,7 +184,9 @@ class Semaphore {
 
   void lock() { acquire(true); }
   [[nodiscard]] bool try_lock() { return acquire(false); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; above the bound (or SEM_VALUE_MAX) it aborts with a
+  // clear message, where release() throws ValueError.
+  void unlock() noexcept;
 
  protected:
   Semaphore(int value, bool bounded);
@@ -256,9 +272,9 @@ namespace concur::multiprocessing {
 // (detail/condition.hpp, Shared waiter slots) over a robust Lock or RLock.
 // No spurious wake-ups for up to 64 simultaneous waiters; notify(n) wakes the n oldest.
 // Robustness: if the lock's holder dies, a waiter re-taking the lock after its wake-up gets
-// it and sees owner_died() == true — it never hangs on the dead holder. Not covered: a
-// process killed while WAITING keeps its waiter slot, so a later notify may be spent on it
-// (use wait_for with a predicate and notify_all when processes may be killed).
+// it and sees owner_died() == true — it never hangs on the dead holder. A process (thread)
+// killed while WAITING does not swallow a notification: notify(n) skips dead waiters and
+// wakes n live ones (detail/condition.hpp: each slot records its waiter).
 class Condition {
  public:
   // A condition with its own RLock (Python's default).
@@ -275,7 +291,8 @@ class Condition {
   }
   void release() { plain_ ? plain_->release() : rlock_->release(); }
   void lock() { acquire(true); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; misuse aborts with a clear message (see Lock::unlock).
+  void unlock() noexcept { plain_ ? plain_->unlock() : rlock_->unlock(); }
   [[nodiscard]] bool try_lock() { return acquire(false); }
   template <class R, class P>
   [[nodiscard]] bool try_lock_for(std::chrono::duration<R, P> d) { return acquire(d); }
@@ -341,8 +358,11 @@ class Condition {
 // Python's multiprocessing.Barrier: sync's barrier algorithm (detail/barrier.hpp) in
 // shared memory. The action runs in the process whose wait() completes the cycle (each
 // process holds its own copy of the callable, inherited through fork).
-// Not robust: a process that dies while waiting never arrives; the others wait until
-// their timeout (which breaks the barrier) — pass a timeout when processes may die.
+// Robust: a party killed inside wait() or inside the action breaks the barrier — the
+// others get BrokenBarrierError (within ~50 ms of the death, timeouts or not) instead of
+// waiting forever or being released by a cycle the dead party "completed"; reset() makes
+// it usable again for the live parties. The internal lock is a RobustLock, and each party
+// inside wait() holds a robust token (detail/barrier.hpp).
 class Barrier {
  public:
   // ValueError("parties must be > 0") for parties < 1.

@@ -53,7 +53,8 @@ class Condition {
   // Throws what the underlying lock's release throws (RuntimeError).
   void release() { plain_ ? plain_->release() : rlock_->release(); }
   void lock() noexcept { plain_ ? plain_->lock() : rlock_->lock(); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; misuse aborts with a clear message (see Lock::unlock).
+  void unlock() noexcept { plain_ ? plain_->unlock() : rlock_->unlock(); }
   [[nodiscard]] bool try_lock() noexcept {
     return plain_ ? plain_->try_lock() : rlock_->try_lock();
   }

@@ -39,7 +39,12 @@ class Lock : public detail::LockSurface<detail::BasicLock<detail::Scope::Private
   void release() {
     if (!lock_.unlock()) throw RuntimeError("release unlocked lock");
   }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept (std::lock_guard's destructor calls it); unlocking an
+  // unlocked Lock aborts with "concur: threading::Lock::unlock(): release unlocked lock".
+  void unlock() noexcept {
+    if (!lock_.unlock())
+      detail::lock_misuse_abort("threading::Lock::unlock(): release unlocked lock");
+  }
 
  private:
   friend class Condition;
@@ -53,7 +58,12 @@ class RLock : public detail::LockSurface<detail::BasicRLock<detail::Scope::Priva
   void release() {
     if (!lock_.unlock()) throw RuntimeError("cannot release un-acquired lock");
   }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; by a thread that does not own the RLock it aborts with a
+  // clear message (see Lock::unlock).
+  void unlock() noexcept {
+    if (!lock_.unlock())
+      detail::lock_misuse_abort("threading::RLock::unlock(): cannot release un-acquired lock");
+  }
   // Whether the calling thread holds it (Python's RLock._is_owned()).
   bool is_owned() const noexcept { return lock_.is_owned(); }
   // How many levels the calling thread holds (0 if it does not own the lock).

@@ -59,7 +59,15 @@ class Semaphore {
 
   // Lockable / TimedLockable: one permit.
   void lock() noexcept { sem_.acquire(); }
-  void unlock() { release(); }
+  // Lockable unlock(): noexcept; a BoundedSemaphore unlocked above its initial value
+  // aborts with a clear message (release() throws ValueError instead).
+  void unlock() noexcept {
+    if (!sem_.release_bounded(1, bound_))
+      detail::lock_misuse_abort(bounded_ ? "threading::BoundedSemaphore::unlock(): Semaphore "
+                                           "released too many times"
+                                         : "threading::Semaphore::unlock(): semaphore value "
+                                           "would overflow");
+  }
   [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire(); }
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> d) {
