@@ -6,9 +6,9 @@
 // type's tag is prepended (so the fuzzer spends its time past the tag check). The last
 // selector instead decodes the rest as a whole message, tag included.
 // Properties: decode either returns or throws DecodeError/TypeError, never crashes, reads
-// out of bounds or allocates more than the input justifies (ASan's allocation limit is
-// set by the test); a value it returns re-encodes to encoded_size() bytes and decodes to
-// an equal value.
+// out of bounds or allocates more than the input justifies (libFuzzer's malloc limit is set
+// by the test); decode_into agrees with it, even into a value left over from the previous
+// input; a value it returns re-encodes to encoded_size() bytes and decodes to an equal value.
 //
 // Regenerate the seeds: CONCUR_FUZZ_WRITE_CORPUS=tests/fuzz/corpus/codec ./codec_fuzz
 #include <cstddef>
@@ -79,16 +79,30 @@ using Types =
                std::array<std::string, 3>, std::multiset<std::int16_t>>;
 constexpr std::size_t kTypes = std::tuple_size_v<Types>;
 
+// decode() must return or throw DecodeError/TypeError; decode_into() must agree with it,
+// also into a value that still holds whatever the previous input left there.
+template <class T>
+bool decodes(std::span<const std::byte> message, T& out, bool into) {
+  try {
+    if (into)
+      codec::decode_into(message, out);
+    else
+      out = codec::decode<T>(message);
+    return true;
+  } catch (const codec::DecodeError&) {
+  } catch (const concur::TypeError&) {
+  }
+  return false;
+}
+
 template <class T>
 void check(std::span<const std::byte> message) {
-  T v;
-  try {
-    v = codec::decode<T>(message);
-  } catch (const codec::DecodeError&) {
-    return;
-  } catch (const concur::TypeError&) {
-    return;
-  }
+  static T reused{};
+  T v{};
+  const bool ok = decodes(message, v, false);
+  if (decodes(message, reused, true) != ok) std::abort();
+  if (!ok) return;
+  if (!(reused == v)) std::abort();
   std::vector<std::byte> again;
   codec::encode(v, again);
   if (again.size() != codec::encoded_size(v)) std::abort();
