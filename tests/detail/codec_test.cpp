@@ -302,6 +302,32 @@ void load(A& ar, FreeSplit& f) {
   f.a -= 1;
 }
 
+// cereal's versioned forms: serialize(ar, version), member and free; version is 0.
+struct Versioned {
+  int a = 0;
+  std::uint32_t seen = 99;
+  template <class A>
+  void serialize(A& ar, const std::uint32_t version) {
+    seen = version;
+    ar(a);
+  }
+};
+struct FreeVersioned {
+  std::string s;
+};
+template <class A>
+void serialize(A& ar, FreeVersioned& f, const std::uint32_t) {
+  ar(f.s);
+}
+
+TEST(Codec, CerealVersionedSerialize) {
+  const Versioned got = round_trip(Versioned{5, 99});
+  EXPECT_EQ(got.a, 5);
+  EXPECT_EQ(got.seen, 0u);
+  EXPECT_EQ(round_trip(FreeVersioned{"v"}).s, "v");
+  EXPECT_EQ(codec::encoded_size(Versioned{}), 8u + 4u);
+}
+
 TEST(Codec, SaveLoadAndPrivateSerialize) {
   EXPECT_EQ(round_trip(Split(21)).value(), 21);
   const Bytes m = enc(Split(21));
