@@ -39,6 +39,7 @@
 #include <typeinfo>
 
 #include "concur/detail/deadline.hpp"
+#include "concur/detail/exception_transport.hpp"
 #include "concur/detail/fd.hpp"
 #include "concur/detail/py_repr.hpp"
 #include "concur/detail/runtime.hpp"
@@ -222,15 +223,6 @@ void flush_all() noexcept {
   std::fflush(nullptr);
 }
 
-std::string demangle(const char* mangled) {
-  if (mangled == nullptr) return "unknown exception";
-  int status = 0;
-  char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-  std::string out = (status == 0 && d != nullptr) ? d : mangled;
-  std::free(d);
-  return out;
-}
-
 std::string exitcode_text(int code) {
   if (code < 0) {
     if (const char* abbrev = ::sigabbrev_np(-code)) return std::string("-SIG") + abbrev;
@@ -347,7 +339,7 @@ void exit_children() {
 void report_exception(const std::string& name) {
   std::string msg = "Process " + name + ":\n";
   const std::type_info* t = abi::__cxa_current_exception_type();
-  std::string type = demangle(t != nullptr ? t->name() : nullptr);
+  std::string type = rt::demangle(t != nullptr ? t->name() : nullptr);
   try {
     throw;
   } catch (const std::exception& e) {
@@ -706,11 +698,8 @@ std::string Process::repr() const {
       status = "started";
     }
   }
-  std::string type = demangle(typeid(*this).name());
   // Python shows type(self).__name__: drop namespaces (but not inside template arguments).
-  const auto lt = type.find('<');
-  const auto colon = type.rfind("::", lt);
-  if (colon != std::string::npos) type.erase(0, colon + 2);
+  const std::string type = rt::unqualified(rt::type_name(typeid(*this)));
   std::string out = "<" + type + " name=" + rt::py_repr(name);
   if (pid) out += " pid=" + std::to_string(*pid);
   out += " parent=" + std::to_string(parent_pid_) + " " + status;

@@ -140,6 +140,26 @@ TEST(Codec, VectorOfRawDecodesFromMisalignedMemory) {
   EXPECT_EQ(codec::decode<std::vector<std::uint64_t>>(std::span(shifted).subspan(1)), v);
 }
 
+TEST(Codec, DecodeIntoReusesTheValue) {
+  std::vector<std::int32_t> out;
+  out.reserve(64);
+  const auto* before = out.data();
+  codec::decode_into(enc(std::vector<std::int32_t>{1, 2, 3}), out);
+  EXPECT_EQ(out, (std::vector<std::int32_t>{1, 2, 3}));
+  EXPECT_EQ(out.data(), before);
+  Shape s;
+  s.points = {{1, 1}};
+  Shape got;
+  got.label = "old";
+  got.records["stale"] = Record{};
+  codec::decode_into(enc(s), got);
+  EXPECT_EQ(got, s);
+  EXPECT_THROW(codec::decode_into(enc(1), out), concur::TypeError);
+  Bytes longer = enc(std::vector<std::int32_t>{1});
+  longer.push_back(std::byte{0});
+  EXPECT_THROW(codec::decode_into(longer, out), DecodeError);
+}
+
 TEST(Codec, ArraysPairsTuples) {
   expect_round_trip(std::array<int, 4>{1, 2, 3, 4});
   expect_round_trip(std::array<int, 0>{});
@@ -280,6 +300,32 @@ template <class A>
 void load(A& ar, FreeSplit& f) {
   ar(f.a);
   f.a -= 1;
+}
+
+// cereal's versioned forms: serialize(ar, version), member and free; version is 0.
+struct Versioned {
+  int a = 0;
+  std::uint32_t seen = 99;
+  template <class A>
+  void serialize(A& ar, const std::uint32_t version) {
+    seen = version;
+    ar(a);
+  }
+};
+struct FreeVersioned {
+  std::string s;
+};
+template <class A>
+void serialize(A& ar, FreeVersioned& f, const std::uint32_t) {
+  ar(f.s);
+}
+
+TEST(Codec, CerealVersionedSerialize) {
+  const Versioned got = round_trip(Versioned{5, 99});
+  EXPECT_EQ(got.a, 5);
+  EXPECT_EQ(got.seen, 0u);
+  EXPECT_EQ(round_trip(FreeVersioned{"v"}).s, "v");
+  EXPECT_EQ(codec::encoded_size(Versioned{}), 8u + 4u);
 }
 
 TEST(Codec, SaveLoadAndPrivateSerialize) {

@@ -95,9 +95,9 @@ class DecodeError : public concur::ValueError {
 
 // Befriend this to keep serialize/save/load private:  friend struct concur::detail::codec::access;
 struct access {
-  template <class T, class A>
-  static auto serialize(T& t, A& a) -> decltype(t.serialize(a)) {
-    return t.serialize(a);
+  template <class T, class A, class... V>
+  static auto serialize(T& t, A& a, V... v) -> decltype(t.serialize(a, v...)) {
+    return t.serialize(a, v...);
   }
   template <class T, class A>
   static auto save(const T& t, A& a) -> decltype(t.save(a)) {
@@ -144,13 +144,14 @@ void serialize() = delete;
 void save() = delete;
 void load() = delete;
 
-template <class T, class A>
-concept member_serialize = requires(T& t, A& a) {
-  access::serialize(t, a);
+// serialize(ar) or cereal's versioned serialize(ar, version), member or free.
+template <class T, class A, class... V>
+concept member_serialize = requires(T& t, A& a, V... v) {
+  access::serialize(t, a, v...);
 };
-template <class T, class A>
-concept free_serialize = requires(T& t, A& a) {
-  serialize(a, t);
+template <class T, class A, class... V>
+concept free_serialize = requires(T& t, A& a, V... v) {
+  serialize(a, t, v...);
 };
 template <class T, class A>
 concept member_save = requires(const T& t, A& a) {
@@ -169,22 +170,37 @@ concept free_load = requires(T& t, A& a) {
   load(a, t);
 };
 
-// A user type: it has serialize, or both save and load. Probed with the three archives
-// (a serialize template accepts all of them).
+template <class T, class A>
+inline constexpr bool has_serialize_v =
+    member_serialize<T, A> || member_serialize<T, A, std::uint32_t> || free_serialize<T, A> ||
+    free_serialize<T, A, std::uint32_t>;
+
+// A user type: it has serialize, or both save and load. Probed with the archives it will
+// meet (a serialize template accepts all of them).
 template <class T>
-inline constexpr bool user_v =
-    (member_serialize<T, SizeArchive> || free_serialize<T, SizeArchive> ||
-     ((member_save<T, SizeArchive> || free_save<T, SizeArchive>)&&(member_load<T, ReadArchive> ||
-                                                                   free_load<T, ReadArchive>)));
+inline constexpr bool user_v = has_serialize_v<T, SizeArchive> ||
+                               ((member_save<T, SizeArchive> ||
+                                 free_save<T, SizeArchive>)&&(member_load<T, ReadArchive> ||
+                                                              free_load<T, ReadArchive>));
+
+template <class A, class T>
+void call_serialize(A& a, T& v) {
+  constexpr std::uint32_t kVersion = 0;  // cereal's class version without CEREAL_CLASS_VERSION
+  if constexpr (member_serialize<T, A>)
+    access::serialize(v, a);
+  else if constexpr (member_serialize<T, A, std::uint32_t>)
+    access::serialize(v, a, kVersion);
+  else if constexpr (free_serialize<T, A>)
+    serialize(a, v);
+  else
+    serialize(a, v, kVersion);
+}
 
 // Runs the user's serialize/save (encoding) or serialize/load (decoding) with archive a.
 template <class A, class T>
 void save_user(A& a, const T& v) {
-  T& m = const_cast<T&>(v);  // cereal's convention: one non-const serialize for both ways
-  if constexpr (member_serialize<T, A>)
-    access::serialize(m, a);
-  else if constexpr (free_serialize<T, A>)
-    serialize(a, m);
+  if constexpr (has_serialize_v<T, A>)
+    call_serialize(a, const_cast<T&>(v));  // cereal's convention: one non-const serialize
   else if constexpr (member_save<T, A>)
     access::save(v, a);
   else
@@ -192,10 +208,8 @@ void save_user(A& a, const T& v) {
 }
 template <class A, class T>
 void load_user(A& a, T& v) {
-  if constexpr (member_serialize<T, A>)
-    access::serialize(v, a);
-  else if constexpr (free_serialize<T, A>)
-    serialize(a, v);
+  if constexpr (has_serialize_v<T, A>)
+    call_serialize(a, v);
   else if constexpr (member_load<T, A>)
     access::load(v, a);
   else
@@ -426,7 +440,9 @@ namespace impl {
 template <class T>
 constexpr void diagnose() {
   if constexpr (std::is_reference_v<T> || std::is_const_v<T> || std::is_volatile_v<T>) {
-    diagnose<std::remove_cvref_t<T>>();
+    static_assert(dependent_false<T>,
+                  "concur codec: name the value type, without const, volatile or &: "
+                  "decode<T>, not decode<const T>.");
   } else if constexpr (std::is_pointer_v<T> || std::is_null_pointer_v<T>) {
     static_assert(dependent_false<T>,
                   "concur codec: a raw pointer cannot be sent: its address means nothing in "
@@ -751,7 +767,11 @@ void ReadArchive::get(T& v) {
     v.assign(n, false);
     for (std::size_t i = 0; i < n; ++i) v[i] = boolean("bool");
   } else if constexpr (raw_vector<T>()) {
-    v = make<T>();
+    using E = typename T::value_type;
+    const std::size_t n = count(sizeof(E));
+    v.resize(n);  // keeps the capacity the caller's vector already has
+    if (n != 0) std::memcpy(static_cast<void*>(v.data()), p_, n * sizeof(E));
+    p_ += n * sizeof(E);
   } else if constexpr (sequence_v<T>) {
     using E = typename T::value_type;
     const std::size_t n = count(min_size<E>());
@@ -855,19 +875,41 @@ inline std::uint64_t message_tag(std::span<const std::byte> message) {
 // Decodes a whole message as a T. TypeError if it carries another type's tag (the caller
 // treats the message as consumed); DecodeError if it is larger than max_message, truncated,
 // has trailing bytes, or is corrupt.
+namespace impl {
+// The body of a message of type T, after the tag and size checks decode makes.
+template <class T>
+ReadArchive open_message(std::span<const std::byte> message, std::size_t max_message) {
+  const std::uint64_t tag = message_tag(message);
+  if (tag != type_tag<T>()) throw_mismatch(tag, type_tag<T>(), type_name<T>());
+  if (message.size() > max_message) throw_too_large(message.size(), max_message);
+  return ReadArchive(message.data() + kTagSize, message.data() + message.size());
+}
+template <class T>
+void close_message(const ReadArchive& a) {
+  if (a.remaining() != 0) throw_trailing(a.remaining(), type_name<T>());
+}
+}  // namespace impl
+
 template <Sendable T>
 T decode(std::span<const std::byte> message, std::size_t max_message) {
-  const std::uint64_t tag = message_tag(message);
-  if (tag != type_tag<T>()) impl::throw_mismatch(tag, type_tag<T>(), type_name<T>());
-  if (message.size() > max_message) impl::throw_too_large(message.size(), max_message);
-  ReadArchive a(message.data() + kTagSize, message.data() + message.size());
+  ReadArchive a = impl::open_message<T>(message, max_message);
   T v = a.make<T>();
-  if (a.remaining() != 0) impl::throw_trailing(a.remaining(), type_name<T>());
+  impl::close_message<T>(a);
   return v;
 }
 template <Sendable T>
 T decode(std::span<const std::byte> message) {
   return decode<T>(message, kDefaultMaxMessage);
+}
+
+// decode() into an existing value, reusing what it owns (a vector's capacity, a string's
+// buffer). On an exception out holds an unspecified valid value.
+template <Sendable T>
+void decode_into(std::span<const std::byte> message, T& out,
+                 std::size_t max_message = kDefaultMaxMessage) {
+  ReadArchive a = impl::open_message<T>(message, max_message);
+  a.get(out);
+  impl::close_message<T>(a);
 }
 
 // The same calls for a type that cannot be sent: a readable compile-time error.
