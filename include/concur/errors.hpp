@@ -58,6 +58,9 @@ class OSError : public Error {
  public:
   // `context` is what failed (a path, a call); may be empty.
   OSError(int err, const std::string& context);
+  // An OSError without an errno, as Python's OSError("handle is closed"): what() is
+  // `message`, code() is 0.
+  explicit OSError(const std::string& message);
   // errno value of the failure.
   int code() const noexcept { return code_; }
 

@@ -18,6 +18,8 @@ std::string os_message(int err, const std::string& context) {
 OSError::OSError(int err, const std::string& context)
     : Error(os_message(err, context)), code_(err) {}
 
+OSError::OSError(const std::string& message) : Error(message), code_(0) {}
+
 void throw_os_error(int err, const std::string& context) {
   if (err == ENOENT) throw FileNotFoundError(context);
   if (err == EEXIST) throw FileExistsError(context);
