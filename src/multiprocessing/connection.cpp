@@ -36,6 +36,11 @@ constexpr std::size_t kDirectRead = kRecvBuffer / 2;
 // recv_bytes grows its result by this much at a time, so the memory a frame costs follows
 // the bytes that really arrived, not the length its header claims.
 constexpr std::size_t kGrowStep = std::size_t{4} << 20;
+// A message is given this much address space at once (64 MiB arrives without a copy);
+// bigger ones grow by doubling as their bytes arrive, so a header that lies costs nothing.
+constexpr std::size_t kReserveAhead = std::size_t{64} << 20;
+// The send buffer of send<T>() is kept for the next message up to this size.
+constexpr std::size_t kKeepSendBuffer = 1 << 20;
 // Descriptors accepted per read (SCM_RIGHTS); the kernel drops any beyond (MSG_CTRUNC).
 constexpr int kMaxFdsPerRead = 16;
 // Descriptors kept waiting for recv_handle(); a peer sending more without frames loses them.
@@ -137,34 +142,30 @@ Connection::Connection(int fd, bool readable, bool writable) {
   writable_ = writable;
 }
 
-Connection::Connection(Connection&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)),
-      readable_(std::exchange(o.readable_, false)),
-      writable_(std::exchange(o.writable_, false)),
-      is_socket_(o.is_socket_),
-      max_message_(o.max_message_),
-      rbuf_(std::move(o.rbuf_)),
-      rpos_(std::exchange(o.rpos_, 0)),
-      rend_(std::exchange(o.rend_, 0)),
-      pending_fds_(std::move(o.pending_fds_)) {
-  o.pending_fds_.clear();
-}
+Connection::Connection(Connection&& o) noexcept { take(o); }
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
     close();
-    fd_ = std::exchange(o.fd_, -1);
-    readable_ = std::exchange(o.readable_, false);
-    writable_ = std::exchange(o.writable_, false);
-    is_socket_ = o.is_socket_;
-    max_message_ = o.max_message_;
-    rbuf_ = std::move(o.rbuf_);
-    rpos_ = std::exchange(o.rpos_, 0);
-    rend_ = std::exchange(o.rend_, 0);
-    pending_fds_ = std::move(o.pending_fds_);
-    o.pending_fds_.clear();
+    take(o);
   }
   return *this;
+}
+
+void Connection::take(Connection& o) noexcept {
+  fd_ = std::exchange(o.fd_, -1);
+  readable_ = std::exchange(o.readable_, false);
+  writable_ = std::exchange(o.writable_, false);
+  is_socket_ = o.is_socket_;
+  max_message_ = o.max_message_;
+  rbuf_ = std::move(o.rbuf_);
+  rpos_ = std::exchange(o.rpos_, 0);
+  rend_ = std::exchange(o.rend_, 0);
+  sbuf_ = std::move(o.sbuf_);
+  sbuf_size_ = std::exchange(o.sbuf_size_, 0);
+  sbuf_start_ = std::exchange(o.sbuf_start_, 0);
+  sbuf_len_ = std::exchange(o.sbuf_len_, 0);
+  pending_fds_ = std::exchange(o.pending_fds_, {});
 }
 
 Connection::~Connection() {
@@ -353,26 +354,33 @@ namespace {
 }
 }  // namespace
 
+void Connection::read_message(std::vector<std::byte>& out, std::size_t len) {
+  out.clear();
+  if (len <= kGrowStep) {
+    out.resize(len);
+    read_payload(out.data(), len);
+    return;
+  }
+  // Address space is reserved up to kReserveAhead at once (untouched pages cost no memory),
+  // beyond that it doubles with the bytes that really came; resize touches a step at a time.
+  out.reserve(std::min(len, kReserveAhead));
+  while (out.size() < len) {
+    const std::size_t old = out.size();
+    const std::size_t next = std::min(len, old + kGrowStep);
+    if (next > out.capacity()) out.reserve(std::min(len, 2 * out.capacity()));
+    out.resize(next);
+    read_payload(out.data() + old, next - old);
+  }
+}
+
 std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxlength) {
   check_readable();
   const std::uint64_t limit =
       std::min<std::uint64_t>(max_message_, maxlength.value_or(max_message_));
   const auto h = next_header(limit);
   if (h.kind == cd::FrameKind::handle) unexpected_handle(pending_fds_);
-  const auto len = static_cast<std::size_t>(h.length);
   std::vector<std::byte> out;
-  if (len <= kGrowStep) {
-    out.resize(len);
-    read_payload(out.data(), len);
-    return out;
-  }
-  // Reserved address space costs no memory until touched; resize touches a step at a time.
-  out.reserve(len);
-  while (out.size() < len) {
-    const std::size_t old = out.size();
-    out.resize(std::min(len, old + kGrowStep));
-    read_payload(out.data() + old, out.size() - old);
-  }
+  read_message(out, static_cast<std::size_t>(h.length));
   return out;
 }
 
@@ -387,13 +395,24 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buf, std::size_t of
     return len;
   }
   std::vector<std::byte> whole;
-  whole.reserve(len);
-  while (whole.size() < len) {
-    const std::size_t old = whole.size();
-    whole.resize(std::min(len, old + kGrowStep));
-    read_payload(whole.data() + old, whole.size() - old);
-  }
+  read_message(whole, len);
   throw BufferTooShort(std::move(whole));
+}
+
+std::span<const std::byte> Connection::recv_view(std::vector<std::byte>& storage) {
+  check_readable();
+  const auto h = next_header(max_message_);
+  if (h.kind == cd::FrameKind::handle) unexpected_handle(pending_fds_);
+  const auto len = static_cast<std::size_t>(h.length);
+  if (len <= kRecvBuffer) {  // small: gather it whole in the buffer and lend it out
+    while (rend_ - rpos_ < len)
+      if (fill() == 0) throw OSError(kEndOfFile);
+    const std::byte* p = rbuf_.get() + rpos_;
+    rpos_ += len;
+    return {p, len};
+  }
+  read_message(storage, len);
+  return storage;
 }
 
 int Connection::recv_handle() {
@@ -481,6 +500,39 @@ void Connection::send_bytes(std::span<const std::byte> buf, std::size_t offset,
   const std::size_t n = size.value_or(buf.size() - offset);
   if (n > buf.size() - offset) throw ValueError("buffer length < offset + size");
   send_bytes(buf.subspan(offset, n));
+}
+
+std::byte* Connection::begin_send(std::size_t n) {
+  check_writable();
+  if (n > max_message_)
+    throw ValueError("message of " + std::to_string(n) +
+                     " bytes exceeds the connection's limit of " + std::to_string(max_message_));
+  const std::size_t need = cd::kFrameMaxHeader + n;
+  if (need > sbuf_size_) {
+    sbuf_ = std::make_unique_for_overwrite<std::byte[]>(need);
+    sbuf_size_ = need;
+  }
+  // The header goes right before the payload: 12 bytes are kept for the long form.
+  std::byte header[cd::kFrameMaxHeader];
+  const std::size_t hs = cd::write_frame_header(header, n);
+  sbuf_start_ = cd::kFrameMaxHeader - hs;
+  std::memcpy(sbuf_.get() + sbuf_start_, header, hs);
+  sbuf_len_ = hs + n;
+  return sbuf_.get() + cd::kFrameMaxHeader;
+}
+
+void Connection::end_send() {
+  const std::span<const std::byte> frame(sbuf_.get() + sbuf_start_, sbuf_len_);
+  struct Release {  // a buffer grown for one big message is not kept
+    Connection* c;
+    ~Release() {
+      if (c->sbuf_size_ > kKeepSendBuffer) {
+        c->sbuf_.reset();
+        c->sbuf_size_ = 0;
+      }
+    }
+  } release{this};
+  write_frame(frame.data(), frame.size(), {});
 }
 
 void Connection::send_handle(int fd) {

@@ -145,6 +145,7 @@ class Connection {
  private:
   using Clock = std::chrono::steady_clock;
 
+  void take(Connection& other) noexcept;  // moves other's state here (this is empty)
   void check_readable() const;
   void check_writable() const;
   // Reads the next frame header (blocking); consumes it from the buffer.
@@ -152,6 +153,15 @@ class Connection {
   [[noreturn]] void bad_message_length();
   // Copies/reads exactly n payload bytes to dst.
   void read_payload(std::byte* dst, std::size_t n);
+  // Reads a payload of len bytes into out (grown step by step, see kGrowStep).
+  void read_message(std::vector<std::byte>& out, std::size_t len);
+  // Receives one message: a view into the receive buffer when it fits there (valid until
+  // the next receive), else into `storage`. Consumed before the caller looks at it.
+  std::span<const std::byte> recv_view(std::vector<std::byte>& storage);
+  // send<T>: checks, writes the header and returns where the n payload bytes go (the
+  // connection's send buffer); end_send() writes header and payload with one call.
+  std::byte* begin_send(std::size_t n);
+  void end_send();
   // Drops n payload bytes.
   void skip_payload(std::uint64_t n);
   // One read from the OS into the buffer; returns bytes read (0 at EOF).
@@ -172,6 +182,11 @@ class Connection {
   std::unique_ptr<std::byte[]> rbuf_;
   std::size_t rpos_ = 0;
   std::size_t rend_ = 0;
+  // send<T>'s buffer: frame at [sbuf_start_, sbuf_start_ + sbuf_len_).
+  std::unique_ptr<std::byte[]> sbuf_;
+  std::size_t sbuf_size_ = 0;
+  std::size_t sbuf_start_ = 0;
+  std::size_t sbuf_len_ = 0;
   // Descriptors that arrived (SCM_RIGHTS) and wait for their frame in recv_handle().
   std::vector<int> pending_fds_;
 };
