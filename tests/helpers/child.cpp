@@ -17,6 +17,8 @@
 //   partial-then-sleep MS  print "partial" (flushed), then sleep MS ms
 //   print-sig N            print the disposition of signal N: default, ignore or handler
 //   print-ids              print "pid pgid sid" of this process
+//   print-tags             print the codec type tags of tests/helpers/codec_types.hpp's
+//                          types, "name 0x..." one a line
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -28,8 +30,12 @@
 #include <string>
 #include <thread>
 
+#include "codec_types.hpp"
+
 namespace {
-void sleep_ms(long ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(long ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 int copy(int from, int to) {
   char buf[65536];
@@ -136,6 +142,12 @@ int main(int argc, char** argv) {
   if (mode == "print-ids") {
     std::printf("%d %d %d\n", static_cast<int>(getpid()), static_cast<int>(getpgid(0)),
                 static_cast<int>(getsid(0)));
+    return 0;
+  }
+  if (mode == "print-tags") {
+    codec_test::for_each_tagged([](const char* name, std::uint64_t tag) {
+      std::printf("%s 0x%016llx\n", name, static_cast<unsigned long long>(tag));
+    });
     return 0;
   }
   std::fprintf(stderr, "concur_child: unknown mode %s\n", mode.c_str());
