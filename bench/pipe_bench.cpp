@@ -174,8 +174,12 @@ void pipe_big(benchmark::State& state, bool into) {
   a.close();
   reap(pid);
 }
-void BM_Pipe_64MiB_recv_bytes(benchmark::State& state) { pipe_big(state, false); }
-void BM_Pipe_64MiB_recv_bytes_into(benchmark::State& state) { pipe_big(state, true); }
+void BM_Pipe_64MiB_recv_bytes(benchmark::State& state) {
+  pipe_big(state, false);
+}
+void BM_Pipe_64MiB_recv_bytes_into(benchmark::State& state) {
+  pipe_big(state, true);
+}
 
 // The OS limit: 64 MiB over a raw socketpair (write loop / read loop into one buffer).
 void BM_raw_socketpair_64MiB(benchmark::State& state) {

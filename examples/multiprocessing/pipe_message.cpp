@@ -23,8 +23,7 @@ namespace mp = concur::multiprocessing;
 void child(mp::Connection& pipe) {
   const std::string msg = "Hello World";
   pipe.send(msg);
-  std::cout << "[" << mp::current_process().name() << "] send a message to pipe : " << msg
-            << "\n"
+  std::cout << "[" << mp::current_process().name() << "] send a message to pipe : " << msg << "\n"
             << std::flush;
 }
 

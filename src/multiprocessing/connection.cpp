@@ -142,7 +142,9 @@ Connection::Connection(int fd, bool readable, bool writable) {
   writable_ = writable;
 }
 
-Connection::Connection(Connection&& o) noexcept { take(o); }
+Connection::Connection(Connection&& o) noexcept {
+  take(o);
+}
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {

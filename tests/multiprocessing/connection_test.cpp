@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "../helpers/codec_types.hpp"
 #include "fork_util.hpp"
 #include "gtest/gtest.h"
 #include "process_util.hpp"
@@ -493,10 +494,10 @@ TEST(Connection, WaitOverConnectionsAndASentinel) {
 
 TEST(Connection, HelloWorldFromAProcess) {  // the notes' example, through mp::Process
   auto [parent_pipe, child_pipe] = mp::Pipe();
-  mp::Process p([&child_pipe] { child_pipe.send_bytes(B("Hello World")); });
+  mp::Process p([&child_pipe] { child_pipe.send(std::string("Hello World")); });
   p.start();
   child_pipe.close();
-  EXPECT_EQ(S(parent_pipe.recv_bytes()), "Hello World");
+  EXPECT_EQ(parent_pipe.recv<std::string>(), "Hello World");
   p.join();
   EXPECT_EQ(p.exitcode(), 0);
   EXPECT_THROW((void)parent_pipe.recv_bytes(), concur::EOFError);
@@ -553,23 +554,32 @@ TEST(Connection, OneWayPipeBigMessageAcrossFork) {
   EXPECT_THROW((void)r.recv_bytes(), concur::EOFError);
 }
 
-TEST(Connection, BytesRelayProcessForwardsUnchanged) {
-  // parent -> relay -> parent: the relay understands nothing and forwards bytes.
-  auto [to_relay, relay_in] = mp::Pipe();
-  auto [from_relay, relay_out] = mp::Pipe();
+// Forks a relay that forwards every message from `in` to `out` with recv_bytes/send_bytes
+// (it understands none of them) until EOF. The child closes the parent's ends `mine1`,
+// `mine2`; the parent closes `in` and `out`.
+pid_t start_relay(mp::Connection& in, mp::Connection& out, mp::Connection& mine1,
+                  mp::Connection& mine2) {
   const pid_t pid = fork_child([&] {
-    to_relay.close();
-    from_relay.close();
+    mine1.close();
+    mine2.close();
     for (;;) {
       try {
-        relay_out.send_bytes(relay_in.recv_bytes());
+        out.send_bytes(in.recv_bytes());
       } catch (const concur::EOFError&) {
         return 0;
       }
     }
   });
-  relay_in.close();
-  relay_out.close();
+  in.close();
+  out.close();
+  return pid;
+}
+
+TEST(Connection, BytesRelayProcessForwardsUnchanged) {
+  // parent -> relay -> parent: the relay understands nothing and forwards bytes.
+  auto [to_relay, relay_in] = mp::Pipe();
+  auto [from_relay, relay_out] = mp::Pipe();
+  const pid_t pid = start_relay(relay_in, relay_out, to_relay, from_relay);
   std::thread t([&] {
     for (int i = 0; i < 200; ++i)
       to_relay.send_bytes(pattern(static_cast<std::size_t>(i) * 331, i));
@@ -726,6 +736,169 @@ TEST(Connection, HandleFramesMixWithMessages) {
     ASSERT_TRUE(b.poll(1h));
   }
   EXPECT_EQ(ptest::count_fds(), fds0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Objects through the codec: send(x) = send_bytes(encode(x)), recv<T>() = decode<T>(recv_bytes())
+
+namespace codec = concur::detail::codec;
+enum class Color : std::uint8_t { red = 1, green = 2 };
+
+// Every family, each value sent by `send` and checked by `check` in the same order.
+template <class Send, class Check>
+void every_family(Send&& send, Check&& check) {
+  using namespace codec_test;
+  auto both = [&](const auto& v) {
+    send(v);
+    check(v);
+  };
+  both(std::int8_t{-5});
+  both(std::uint64_t{1} << 63);
+  both(3.25);
+  both(true);
+  both(Color::green);
+  both('z');
+  both(std::string());
+  both(std::string(100000, 'q'));  // bigger than the receive buffer
+  both(std::vector<int>{1, 2, 3});
+  both(std::vector<std::string>{"a", "", "ccc"});
+  both(std::vector<bool>{true, false, true});
+  both(std::array<int, 4>{4, 3, 2, 1});
+  both(std::pair<int, std::string>{7, "seven"});
+  both(std::tuple<int, double, std::string>{1, 2.5, "three"});
+  both(std::optional<int>());
+  both(std::optional<int>(9));
+  both(std::variant<int, std::string>(std::string("alt")));
+  both(std::map<std::string, int>{{"x", 1}, {"y", 2}});
+  both(std::unordered_map<int, std::string>{{1, "one"}, {2, "two"}});
+  both(std::set<std::string>{"b", "a"});
+  both(Record{42, 0.5, "twelve chars"});
+  both(Point{3, -4});
+  both(Pod{1, 2.5f, "pod!"});
+  both(Shape{"tri", {{0, 0}, {1, 0}, {0, 1}}, {{"r", Record{1, 1.5, "x"}}}, std::string("e")});
+  both(std::vector<std::map<std::string, std::vector<std::optional<Point>>>>{
+      {{"k", {Point{1, 2}, std::nullopt}}}, {}});
+  std::vector<std::int32_t> big(1 << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::int32_t>(i * 7);
+  both(big);  // 4 MiB: the storage path of recv<T>
+}
+
+TEST(ConnectionObjects, EveryFamilyRoundTrips) {
+  auto [a, b] = mp::Pipe();
+  std::thread sender;  // a sender thread: the 4 MiB value does not fit the socket buffer
+  every_family([&](const auto& v) { sender = std::thread([&a, &v] { a.send(v); }); },
+               [&](const auto& v) {
+                 using T = std::decay_t<decltype(v)>;
+                 EXPECT_TRUE(b.recv<T>() == v) << codec::type_name<T>();
+                 sender.join();
+               });
+}
+
+TEST(ConnectionObjects, EveryFamilyThroughABytesRelayProcess) {
+  // parent --send--> relay (recv_bytes/send_bytes, understands nothing) --> parent recv<T>.
+  auto [to_relay, relay_in] = mp::Pipe(false);
+  auto [from_relay, relay_out] = mp::Pipe(false);
+  std::swap(to_relay, relay_in);  // Pipe(false) is (reader, writer): the parent writes
+  const pid_t pid = start_relay(relay_in, relay_out, to_relay, from_relay);
+  // Send everything first from a thread (the relay's pipes could not hold it all).
+  std::vector<std::function<void()>> checks;
+  std::vector<std::function<void()>> sends;
+  every_family([&](const auto& v) { sends.push_back([&to_relay, v] { to_relay.send(v); }); },
+               [&](const auto& v) {
+                 checks.push_back([&from_relay, v] {
+                   using T = std::decay_t<decltype(v)>;
+                   EXPECT_TRUE(from_relay.recv<T>() == v) << codec::type_name<T>();
+                 });
+               });
+  std::thread t([&] {
+    for (auto& f : sends) f();
+    to_relay.close();
+  });
+  for (auto& f : checks) f();
+  t.join();
+  EXPECT_THROW((void)from_relay.recv<int>(), concur::EOFError);
+  EXPECT_EQ(wait_exit(pid), 0);
+}
+
+TEST(ConnectionObjects, TypeMismatchIsTypeErrorAndConsumesTheMessage) {
+  auto [a, b] = mp::Pipe();
+  a.send(std::int32_t{5});
+  a.send(std::string("next"));
+  a.send(std::vector<int>(50000, 1));  // bigger than the buffer
+  a.send(std::int64_t{6});
+  EXPECT_THROW((void)b.recv<std::int64_t>(), concur::TypeError);
+  EXPECT_THROW((void)b.recv<std::int64_t>(), concur::TypeError);  // the string
+  EXPECT_THROW((void)b.recv<std::vector<long>>(), concur::TypeError);
+  EXPECT_EQ(b.recv<std::int64_t>(), 6);
+  // A string literal is a std::string.
+  a.send("literal");
+  EXPECT_EQ(b.recv<std::string>(), "literal");
+}
+
+TEST(ConnectionObjects, CorruptBodiesAreDecodeErrorsAndConsumed) {
+  auto [a, b] = mp::Pipe();
+  const long rss0 = max_rss_kib();
+  std::vector<std::byte> m;
+  codec::encode(std::string("hello"), m);
+  // Truncated; then a count of 2^62 characters in a 16-byte message.
+  a.send_bytes(std::span<const std::byte>(m).first(m.size() - 2));
+  std::vector<std::byte> hostile(16);
+  const std::uint64_t tag = codec::type_tag<std::string>(), count = std::uint64_t{1} << 62;
+  std::memcpy(hostile.data(), &tag, 8);
+  std::memcpy(hostile.data() + 8, &count, 8);
+  a.send_bytes(hostile);
+  a.send_bytes(B("short"));  // shorter than a tag
+  a.send(std::string("fine"));
+  EXPECT_THROW((void)b.recv<std::string>(), codec::DecodeError);
+  EXPECT_THROW((void)b.recv<std::string>(), codec::DecodeError);
+  EXPECT_THROW((void)b.recv<std::string>(), concur::ValueError);
+  EXPECT_EQ(b.recv<std::string>(), "fine");
+  EXPECT_LT(max_rss_kib() - rss0, 16 * 1024);
+  // Seeded garbage after a valid tag: DecodeError or a value, never a crash.
+  std::mt19937 rng(99);
+  for (int i = 0; i < 300; ++i) {
+    std::vector<std::byte> g(8 + rng() % 40);
+    const std::uint64_t t = codec::type_tag<codec_test::Shape>();
+    std::memcpy(g.data(), &t, 8);
+    for (std::size_t j = 8; j < g.size(); ++j) g[j] = static_cast<std::byte>(rng());
+    a.send_bytes(g);
+    try {
+      (void)b.recv<codec_test::Shape>();
+    } catch (const codec::DecodeError&) {
+    }
+  }
+  // Objects and end of file.
+  a.close();
+  EXPECT_THROW((void)b.recv<int>(), concur::EOFError);
+}
+
+TEST(ConnectionObjects, TypedMessagesBetweenProcesses) {
+  auto [a, b] = mp::Pipe();
+  mp::Process p(
+      [](mp::Connection& conn) {
+        // Echo: a Shape comes, it goes back with one more point; then 16 MiB of doubles.
+        auto s = conn.recv<codec_test::Shape>();
+        s.points.push_back({9, 9});
+        conn.send(s);
+        auto v = conn.recv<std::vector<double>>();
+        for (double& d : v) d = -d;
+        conn.send(v);
+      },
+      std::ref(b));
+  p.start();
+  b.close();
+  codec_test::Shape s{"sq", {{0, 0}}, {}, 5};
+  a.send(s);
+  s.points.push_back({9, 9});
+  EXPECT_EQ(a.recv<codec_test::Shape>(), s);
+  std::vector<double> v(2 << 20);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+  a.send(v);
+  const auto back = a.recv<std::vector<double>>();
+  ASSERT_EQ(back.size(), v.size());
+  EXPECT_EQ(back[12345], -12345.0);
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
 }
 
 // ---------------------------------------------------------------------------------------

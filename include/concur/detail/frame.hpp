@@ -25,8 +25,6 @@ inline constexpr std::size_t kFrameLongHeader = 12;  // int32 -1, uint64 length
 inline constexpr std::size_t kFrameMaxHeader = kFrameLongHeader;
 inline constexpr std::int32_t kFrameLongMarker = -1;
 inline constexpr std::int32_t kFrameHandleMarker = -2;
-// The default per-connection message limit: 1 GiB (DESIGN.md).
-inline constexpr std::uint64_t kDefaultMessageLimit = std::uint64_t{1} << 30;
 
 enum class FrameKind : std::uint8_t {
   incomplete,  // more bytes are needed to know the header (header_size: how many in all)
@@ -44,7 +42,7 @@ struct FrameHeader {
 // Reads the header at the front of `bytes` (the bytes received so far; more may follow).
 // A message longer than `limit` is bad_length. Never reads beyond `bytes`.
 constexpr FrameHeader parse_frame_header(std::span<const std::byte> bytes,
-                                         std::uint64_t limit = kDefaultMessageLimit) noexcept {
+                                         std::uint64_t limit) noexcept {
   if (bytes.size() < kFrameShortHeader)
     return {FrameKind::incomplete, static_cast<std::uint8_t>(kFrameShortHeader), 0};
   std::uint32_t word = 0;

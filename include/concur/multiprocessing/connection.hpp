@@ -41,9 +41,11 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "concur/detail/codec.hpp"
 #include "concur/detail/frame.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/errors.hpp"
@@ -79,7 +81,33 @@ class Connection {
   // Closes.
   ~Connection();
 
-  // --- objects, through the codec (defined when <concur/detail/codec.hpp> is merged) ---
+  // --- objects, through the codec (detail/codec.hpp: what can be sent) ---
+
+  // Sends obj as one message: send_bytes of its encoding (type tag + body), built in this
+  // end's send buffer (no allocation after the first message up to 1 MiB) and written with
+  // one system call. Same errors as send_bytes. A type that cannot be sent does not compile.
+  template <class T>
+  void send(const T& obj) {
+    std::byte* out = begin_send(concur::detail::codec::encoded_size(obj));
+    concur::detail::codec::encode_to(obj, out);
+    end_send();
+  }
+  // A string literal or C string travels as a std::string (Python's str).
+  void send(const char* s) { send(std::string(s)); }
+  // Receives one message as a T: decode<T>(recv_bytes()), decoded in place from the receive
+  // buffer when it fits there. TypeError if it was sent as another type, DecodeError (a
+  // ValueError) if it is corrupt — either way the message is consumed; the next recv reads
+  // the next one. EOFError / OSError as recv_bytes.
+  template <class T>
+  [[nodiscard]] T recv() {
+    namespace codec = concur::detail::codec;
+    if constexpr (!codec::Sendable<T>) {
+      return codec::decode<T>(std::span<const std::byte>{});  // its static_assert says why
+    } else {
+      std::vector<std::byte> storage;
+      return codec::decode<T>(recv_view(storage), max_message_);
+    }
+  }
 
   // --- bytes ---
 
@@ -177,7 +205,7 @@ class Connection {
   bool readable_ = false;
   bool writable_ = false;
   bool is_socket_ = false;
-  std::size_t max_message_ = concur::detail::kDefaultMessageLimit;
+  std::size_t max_message_ = concur::detail::codec::kDefaultMaxMessage;
   // Receive buffer: bytes [rpos_, rend_) of rbuf_ are received and not yet consumed.
   std::unique_ptr<std::byte[]> rbuf_;
   std::size_t rpos_ = 0;
