@@ -2,7 +2,6 @@
 // callbacks, waiters, messages.
 #include "concur/futures/future.hpp"
 
-#include <cxxabi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <cstdio>
 #include <typeinfo>
 
+#include "concur/detail/exception_transport.hpp"
 #include "concur/logging.hpp"
 
 namespace concur::futures::detail {
@@ -19,22 +19,14 @@ namespace {
 
 constexpr int kFutureSpin = 300;
 
-std::string demangle(const char* name) {
-  int status = 0;
-  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string out = (status == 0 && d) ? d : name;
-  std::free(d);
-  return out;
-}
-
 // "ValueError" / "std::runtime_error" for the exception held in e.
 std::string exception_type_name(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    std::string n = demangle(typeid(ex).name());
+    std::string n = concur::detail::type_name(typeid(ex));
     // concur's errors read like Python's: drop the namespaces.
-    if (n.rfind("concur::", 0) == 0) n = n.substr(n.rfind("::") + 2);
+    if (n.rfind("concur::", 0) == 0) n = concur::detail::unqualified(n);
     return n;
   } catch (...) {
     return "unknown exception";

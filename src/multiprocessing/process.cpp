@@ -37,6 +37,7 @@
 #include <sstream>
 #include <typeinfo>
 
+#include "concur/detail/exception_transport.hpp"
 #include "concur/detail/fd.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/errors.hpp"
@@ -218,15 +219,6 @@ void flush_all() noexcept {
   std::fflush(nullptr);
 }
 
-std::string demangle(const char* mangled) {
-  if (mangled == nullptr) return "unknown exception";
-  int status = 0;
-  char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-  std::string out = (status == 0 && d != nullptr) ? d : mangled;
-  std::free(d);
-  return out;
-}
-
 // Python's repr() of a str: single quotes unless the text holds ' and no ".
 std::string py_repr(const std::string& s) {
   const bool dq = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
@@ -372,7 +364,7 @@ void exit_children() {
 void report_exception(const std::string& name) {
   std::string msg = "Process " + name + ":\n";
   const std::type_info* t = abi::__cxa_current_exception_type();
-  std::string type = demangle(t != nullptr ? t->name() : nullptr);
+  std::string type = rt::demangle(t != nullptr ? t->name() : nullptr);
   try {
     throw;
   } catch (const std::exception& e) {
@@ -700,11 +692,8 @@ std::string Process::repr() const {
       status = "started";
     }
   }
-  std::string type = demangle(typeid(*this).name());
   // Python shows type(self).__name__: drop namespaces (but not inside template arguments).
-  const auto lt = type.find('<');
-  const auto colon = type.rfind("::", lt);
-  if (colon != std::string::npos) type.erase(0, colon + 2);
+  const std::string type = rt::unqualified(rt::type_name(typeid(*this)));
   std::string out = "<" + type + " name=" + py_repr(name);
   if (pid) out += " pid=" + std::to_string(*pid);
   out += " parent=" + std::to_string(parent_pid_) + " " + status;

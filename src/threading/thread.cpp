@@ -7,7 +7,6 @@
 // handle, a futex event for everybody else.
 #include "concur/threading/thread.hpp"
 
-#include <cxxabi.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include <sstream>
 #include <typeinfo>
 
+#include "concur/detail/exception_transport.hpp"
 #include "concur/detail/fd.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/errors.hpp"
@@ -150,21 +150,13 @@ void set_os_name(pthread_t h, const std::string& name) {
   ::pthread_setname_np(h, buf);  // best effort: failure changes nothing we promise
 }
 
-std::string demangle(const char* mangled) {
-  int status = 0;
-  char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-  std::string out = (status == 0 && d) ? d : mangled;
-  std::free(d);
-  return out;
-}
-
 void run_excepthook(ThreadState* st, std::exception_ptr ep) {
   ExceptHookArgs args;
   args.exc_value = ep;
   try {
     std::rethrow_exception(ep);
   } catch (const std::exception& e) {
-    args.exc_type = demangle(typeid(e).name());
+    args.exc_type = concur::detail::type_name(typeid(e));
     args.what = e.what();
   } catch (...) {
     args.exc_type = "unknown exception";
@@ -180,7 +172,7 @@ void run_excepthook(ThreadState* st, std::exception_ptr ep) {
     try {
       throw;
     } catch (const std::exception& e) {
-      inner.exc_type = demangle(typeid(e).name());
+      inner.exc_type = concur::detail::type_name(typeid(e));
       inner.what = e.what();
     } catch (...) {
       inner.exc_type = "unknown exception";
@@ -531,8 +523,7 @@ std::string Thread::repr() const {
   else if (st->kind == Kind::Dummy)
     cls = "_DummyThread";
   else {
-    cls = demangle(typeid(*this).name());
-    if (auto pos = cls.rfind("::"); pos != std::string::npos) cls = cls.substr(pos + 2);
+    cls = concur::detail::unqualified(concur::detail::type_name(typeid(*this)));
   }
   // Appends instead of operator+ chains (GCC 12 reports a false -Wrestrict on those).
   std::string out = "<";

@@ -140,6 +140,26 @@ TEST(Codec, VectorOfRawDecodesFromMisalignedMemory) {
   EXPECT_EQ(codec::decode<std::vector<std::uint64_t>>(std::span(shifted).subspan(1)), v);
 }
 
+TEST(Codec, DecodeIntoReusesTheValue) {
+  std::vector<std::int32_t> out;
+  out.reserve(64);
+  const auto* before = out.data();
+  codec::decode_into(enc(std::vector<std::int32_t>{1, 2, 3}), out);
+  EXPECT_EQ(out, (std::vector<std::int32_t>{1, 2, 3}));
+  EXPECT_EQ(out.data(), before);
+  Shape s;
+  s.points = {{1, 1}};
+  Shape got;
+  got.label = "old";
+  got.records["stale"] = Record{};
+  codec::decode_into(enc(s), got);
+  EXPECT_EQ(got, s);
+  EXPECT_THROW(codec::decode_into(enc(1), out), concur::TypeError);
+  Bytes longer = enc(std::vector<std::int32_t>{1});
+  longer.push_back(std::byte{0});
+  EXPECT_THROW(codec::decode_into(longer, out), DecodeError);
+}
+
 TEST(Codec, ArraysPairsTuples) {
   expect_round_trip(std::array<int, 4>{1, 2, 3, 4});
   expect_round_trip(std::array<int, 0>{});

@@ -751,7 +751,11 @@ void ReadArchive::get(T& v) {
     v.assign(n, false);
     for (std::size_t i = 0; i < n; ++i) v[i] = boolean("bool");
   } else if constexpr (raw_vector<T>()) {
-    v = make<T>();
+    using E = typename T::value_type;
+    const std::size_t n = count(sizeof(E));
+    v.resize(n);  // keeps the capacity the caller's vector already has
+    if (n != 0) std::memcpy(static_cast<void*>(v.data()), p_, n * sizeof(E));
+    p_ += n * sizeof(E);
   } else if constexpr (sequence_v<T>) {
     using E = typename T::value_type;
     const std::size_t n = count(min_size<E>());
@@ -855,19 +859,41 @@ inline std::uint64_t message_tag(std::span<const std::byte> message) {
 // Decodes a whole message as a T. TypeError if it carries another type's tag (the caller
 // treats the message as consumed); DecodeError if it is larger than max_message, truncated,
 // has trailing bytes, or is corrupt.
+namespace impl {
+// The body of a message of type T, after the tag and size checks decode makes.
+template <class T>
+ReadArchive open_message(std::span<const std::byte> message, std::size_t max_message) {
+  const std::uint64_t tag = message_tag(message);
+  if (tag != type_tag<T>()) throw_mismatch(tag, type_tag<T>(), type_name<T>());
+  if (message.size() > max_message) throw_too_large(message.size(), max_message);
+  return ReadArchive(message.data() + kTagSize, message.data() + message.size());
+}
+template <class T>
+void close_message(const ReadArchive& a) {
+  if (a.remaining() != 0) throw_trailing(a.remaining(), type_name<T>());
+}
+}  // namespace impl
+
 template <Sendable T>
 T decode(std::span<const std::byte> message, std::size_t max_message) {
-  const std::uint64_t tag = message_tag(message);
-  if (tag != type_tag<T>()) impl::throw_mismatch(tag, type_tag<T>(), type_name<T>());
-  if (message.size() > max_message) impl::throw_too_large(message.size(), max_message);
-  ReadArchive a(message.data() + kTagSize, message.data() + message.size());
+  ReadArchive a = impl::open_message<T>(message, max_message);
   T v = a.make<T>();
-  if (a.remaining() != 0) impl::throw_trailing(a.remaining(), type_name<T>());
+  impl::close_message<T>(a);
   return v;
 }
 template <Sendable T>
 T decode(std::span<const std::byte> message) {
   return decode<T>(message, kDefaultMaxMessage);
+}
+
+// decode() into an existing value, reusing what it owns (a vector's capacity, a string's
+// buffer). On an exception out holds an unspecified valid value.
+template <Sendable T>
+void decode_into(std::span<const std::byte> message, T& out,
+                 std::size_t max_message = kDefaultMaxMessage) {
+  ReadArchive a = impl::open_message<T>(message, max_message);
+  a.get(out);
+  impl::close_message<T>(a);
 }
 
 // The same calls for a type that cannot be sent: a readable compile-time error.
