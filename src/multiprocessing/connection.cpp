@@ -17,7 +17,6 @@
 #include <string>
 
 #include "concur/detail/fd.hpp"
-#include "concur/multiprocessing/process.hpp"
 
 namespace concur::multiprocessing {
 
@@ -558,8 +557,6 @@ bool Connection::poll_until(Clock::time_point deadline) {
 bool Connection::poll(std::optional<std::chrono::nanoseconds> timeout) {
   return poll_until(timeout ? detail::poll_deadline(*timeout) : Clock::time_point::max());
 }
-
-Waitable::Waitable(const Process& p) : proc_(&p), fd_(*p.sentinel()) {}
 
 int Waitable::fileno() const {
   return conn_ ? conn_->fileno() : fd_;

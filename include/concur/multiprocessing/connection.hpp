@@ -49,10 +49,9 @@
 #include "concur/detail/frame.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/errors.hpp"
+#include "concur/multiprocessing/process.hpp"
 
 namespace concur::multiprocessing {
-
-class Process;
 
 namespace detail {
 using Clock = std::chrono::steady_clock;
@@ -232,8 +231,8 @@ class Waitable {
   Waitable(Connection& c) noexcept : conn_(&c), fd_(-1) {}  // NOLINT: implicit by design
   Waitable(Connection* c) noexcept : conn_(c), fd_(-1) {}   // NOLINT
   // The process's sentinel: ValueError("process not started") before start().
-  Waitable(const Process& p);             // NOLINT
-  Waitable(int fd) noexcept : fd_(fd) {}  // NOLINT
+  Waitable(const Process& p) : proc_(&p), fd_(*p.sentinel()) {}  // NOLINT
+  Waitable(int fd) noexcept : fd_(fd) {}                         // NOLINT
   // The Connection, or nullptr for a descriptor or process.
   Connection* connection() const noexcept { return conn_; }
   // The Process, or nullptr.
