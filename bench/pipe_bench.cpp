@@ -81,6 +81,29 @@ void BM_Pipe_roundtrip_bytes(benchmark::State& state) {
   reap(pid);
 }
 
+// Python's benchmark: send(i) / recv() of a small integer, echoed by the child.
+void BM_Pipe_roundtrip_send_recv_int64(benchmark::State& state) {
+  auto [a, b] = mp::Pipe();
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    a.close();
+    try {
+      for (;;) b.send(b.recv<std::int64_t>());
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  b.close();
+  std::int64_t x = 0;
+  for (auto _ : state) {
+    a.send(++x);
+    if (a.recv<std::int64_t>() != x) state.SkipWithError("wrong echo");
+  }
+  a.close();
+  reap(pid);
+}
+
 // The OS limit: 8 bytes each way over a socketpair, write/read.
 void BM_raw_socketpair_pingpong(benchmark::State& state) {
   int sv[2];
@@ -221,6 +244,7 @@ void BM_memcpy_64MiB(benchmark::State& state) {
 
 }  // namespace
 
+BENCHMARK(BM_Pipe_roundtrip_send_recv_int64)->UseRealTime();
 BENCHMARK(BM_Pipe_roundtrip_bytes)->UseRealTime();
 BENCHMARK(BM_raw_socketpair_pingpong)->UseRealTime();
 BENCHMARK(BM_raw_pipe_pingpong)->UseRealTime();

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -46,6 +47,16 @@ constexpr int kMaxFdsPerRead = 16;
 constexpr std::size_t kMaxPendingFds = 256;
 
 const char* const kEndOfFile = "got end of file during message";
+
+// A big message's fresh memory is faulted in 4 KiB at a time: 16384 faults for 64 MiB,
+// which cost more than the copy itself here. Transparent huge pages cut that 512-fold where
+// the system leaves THP to madvise (the default). Advice only: failure changes nothing.
+void advise_huge_pages(void* p, std::size_t n) noexcept {
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + n) & ~(kHuge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
 
 [[noreturn]] void throw_closed() {
   throw OSError("handle is closed");
@@ -364,11 +375,15 @@ void Connection::read_message(std::vector<std::byte>& out, std::size_t len) {
   }
   // Address space is reserved up to kReserveAhead at once (untouched pages cost no memory),
   // beyond that it doubles with the bytes that really came; resize touches a step at a time.
-  out.reserve(std::min(len, kReserveAhead));
+  auto reserve = [&out](std::size_t n) {
+    out.reserve(n);
+    advise_huge_pages(out.data(), out.capacity());
+  };
+  reserve(std::min(len, kReserveAhead));
   while (out.size() < len) {
     const std::size_t old = out.size();
     const std::size_t next = std::min(len, old + kGrowStep);
-    if (next > out.capacity()) out.reserve(std::min(len, 2 * out.capacity()));
+    if (next > out.capacity()) reserve(std::min(len, 2 * out.capacity()));
     out.resize(next);
     read_payload(out.data() + old, next - old);
   }
