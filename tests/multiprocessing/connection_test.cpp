@@ -655,6 +655,39 @@ TEST(Connection, PeerKilledAtRandomPointsDeliversOnlyWholeMessages) {
   }
 }
 
+TEST(Connection, ForkFromABusyMultiThreadedParent) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot follow a fork from a multi-threaded parent";
+#endif
+  // Two threads stream messages over one Pipe while the main thread forks children that
+  // each echo over their own Pipe: a Connection holds no lock a fork could catch held.
+  auto [x, y] = mp::Pipe();
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    for (int i = 0; !stop.load(); ++i) x.send(i);
+    x.send(-1);
+  });
+  std::thread receiver([&] {
+    while (y.recv<int>() != -1) {
+    }
+  });
+  for (int k = 0; k < 5; ++k) {
+    auto [a, b] = mp::Pipe();
+    const pid_t pid = fork_child([&] {
+      a.close();
+      b.send(b.recv<std::string>() + "!");
+      return 0;
+    });
+    b.close();
+    a.send(std::string("ping"));
+    EXPECT_EQ(a.recv<std::string>(), "ping!");
+    EXPECT_EQ(wait_exit(pid), 0);
+  }
+  stop = true;
+  sender.join();
+  receiver.join();
+}
+
 TEST(Connection, ChildWithClosedStdioUsesPipes) {
   auto [a, b] = mp::Pipe();
   const pid_t pid = fork_child([&] {
