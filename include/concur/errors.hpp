@@ -66,6 +66,9 @@ class OSError : public Error {
   // `context` is what failed (a path, a call); may be empty (then no ": ..." is shown).
   OSError(int err, const std::string& context);
   OSError(int err, const Filename& filename);
+  // An OSError without an errno, as Python's OSError("handle is closed"): what() is
+  // `message`, code() is 0.
+  explicit OSError(const std::string& message);
   // errno value of the failure.
   int code() const noexcept { return code_; }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "concur/errors.hpp"
+#include "concur/multiprocessing/connection.hpp"
 #include "concur/multiprocessing/process.hpp"
 #include "concur/multiprocessing/queues.hpp"
 #include "concur/multiprocessing/shared_memory.hpp"

@@ -24,6 +24,8 @@ OSError::OSError(int err, const std::string& context)
 OSError::OSError(int err, const Filename& filename)
     : Error(os_message(err) + ": " + detail::py_repr(filename.name)), code_(err) {}
 
+OSError::OSError(const std::string& message) : Error(message), code_(0) {}
+
 void throw_os_error(int err, const std::string& context) {
   if (err == ENOENT) throw FileNotFoundError(context);
   if (err == EEXIST) throw FileExistsError(context);

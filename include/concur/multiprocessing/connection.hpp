@@ -1,0 +1,297 @@
+// concur/multiprocessing/connection.hpp — Python's multiprocessing.Pipe, Connection and
+// multiprocessing.connection.wait.
+//
+// Pipe(duplex = true) gives two Connections joined by a Unix stream socketpair (both ends
+// send and receive), Pipe(false) a pipe whose first end only receives and second only
+// sends. Both ends are O_CLOEXEC and are inherited by fork(): create the Pipe before
+// Process::start() and use the ends in the children, as in Python.
+//
+// Messages: send_bytes/recv_bytes move byte strings; send(x)/recv<T>() are exactly
+// send_bytes(encode(x)) and decode<T>(recv_bytes()) with concur's codec (a type tag and the
+// body), so a relay can forward messages it does not understand with recv_bytes/send_bytes.
+// recv<U>() of a message sent as another type throws TypeError and has consumed it.
+// The frame is Python's (detail/frame.hpp): a concur Connection and a Python Connection
+// exchange send_bytes/recv_bytes messages.
+//
+// Errors are Python's: EOFError when the peer has closed and nothing is left; OSError("got
+// end of file during message") on a torn frame; OSError("handle is closed"), ("connection is
+// read-only"), ("connection is write-only"); OSError("bad message length") for a frame
+// above the limit (after which, as in Python, the connection stops receiving: it becomes
+// write-only, or is closed if it was read-only); OSError with the errno for the OS's
+// failures (EPIPE when the reader is gone — never a SIGPIPE: sockets send with
+// MSG_NOSIGNAL, pipe writes block SIGPIPE in the calling thread only, around the write, and
+// swallow the one it raised; the process's disposition is never touched). EINTR is retried.
+//
+// Cost: a message of up to 64 KiB costs one system call on each side when the peer is
+// ready (the header and payload go out in one write; the receiver reads header and payload
+// into a 64 KiB per-connection buffer with one read, and may read several small messages at
+// once). Bigger messages are read straight into their destination, without a second copy.
+//
+// Thread-safety: one thread may send while another receives on the same Connection (the
+// send and receive sides share no state); two threads must not send (or receive) on one
+// Connection at once, and close() must not race with other calls — as in Python, where
+// concurrent use of one end corrupts the stream.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "concur/detail/codec.hpp"
+#include "concur/detail/frame.hpp"
+#include "concur/detail/futex.hpp"
+#include "concur/errors.hpp"
+#include "concur/multiprocessing/process.hpp"
+
+namespace concur::multiprocessing {
+
+namespace detail {
+using Clock = std::chrono::steady_clock;
+// The deadline of a timed poll/wait: negative is zero, huge (hours::max(), +inf) is
+// forever (time_point::max()), NaN is ValueError.
+template <class Rep, class Period>
+Clock::time_point poll_deadline(std::chrono::duration<Rep, Period> timeout) {
+  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
+    if (std::isnan(timeout.count())) throw ValueError("Invalid value NaN (not a number)");
+  }
+  return concur::detail::deadline_after(timeout);
+}
+}  // namespace detail
+
+class Connection {
+ public:
+  // A closed connection (every operation but close()/closed() throws OSError).
+  Connection() noexcept = default;
+  // Adopts `fd` (a socket or one end of a pipe), as Python's Connection(handle, readable,
+  // writable). ValueError for fd < 0 or when neither direction is allowed.
+  explicit Connection(int fd, bool readable = true, bool writable = true);
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // Closes.
+  ~Connection();
+
+  // --- objects, through the codec (detail/codec.hpp: what can be sent) ---
+
+  // Sends obj as one message: send_bytes of its encoding (type tag + body), built in this
+  // end's send buffer (no allocation after the first message up to 1 MiB) and written with
+  // one system call. Same errors as send_bytes. A type that cannot be sent does not compile.
+  template <class T>
+  void send(const T& obj) {
+    std::byte* out = begin_send(concur::detail::codec::encoded_size(obj));
+    concur::detail::codec::encode_to(obj, out);
+    end_send();
+  }
+  // A string literal or C string travels as a std::string (Python's str).
+  void send(const char* s) { send(std::string(s)); }
+  // Receives one message as a T: decode<T>(recv_bytes()), decoded in place from the receive
+  // buffer when it fits there. TypeError if it was sent as another type, DecodeError (a
+  // ValueError) if it is corrupt — either way the message is consumed; the next recv reads
+  // the next one. EOFError / OSError as recv_bytes.
+  template <class T>
+  [[nodiscard]] T recv() {
+    namespace codec = concur::detail::codec;
+    if constexpr (!codec::Sendable<T>) {
+      return codec::decode<T>(std::span<const std::byte>{});  // its static_assert says why
+    } else {
+      std::vector<std::byte> storage;
+      return codec::decode<T>(recv_view(storage), max_message_);
+    }
+  }
+
+  // --- bytes ---
+
+  // Sends `buf` as one message. Blocks until the whole message is written (the peer may
+  // have to read). OSError if closed / read-only / the peer is gone (EPIPE);
+  // ValueError if the message exceeds max_message().
+  void send_bytes(std::span<const std::byte> buf);
+  // Python's send_bytes(buf, offset, size): sends buf[offset, offset + size) (size: to the
+  // end). ValueError("buffer length < offset") / ("buffer length < offset + size").
+  void send_bytes(std::span<const std::byte> buf, std::size_t offset,
+                  std::optional<std::size_t> size = std::nullopt);
+  // Receives one message. Blocks until a whole message is here. EOFError if the peer closed
+  // and nothing is left; OSError("got end of file during message") if it closed mid-message;
+  // OSError("bad message length") above `maxlength` or max_message() (nothing is allocated
+  // for it; the connection stops receiving, as Python's); OSError if closed / write-only.
+  std::vector<std::byte> recv_bytes(std::optional<std::size_t> maxlength = std::nullopt);
+  // Receives one message into buf[offset, ...) and returns its size. ValueError("offset
+  // too large") if offset > buf.size(); BufferTooShort (holding the whole message, which is
+  // consumed) if it does not fit.
+  std::size_t recv_bytes_into(std::span<std::byte> buf, std::size_t offset = 0);
+
+  // Whether a recv would not block (data is here, or the peer has closed: poll() is true at
+  // EOF, as in Python). poll() does not wait; poll(timeout) waits up to `timeout` (any
+  // duration; negative is zero, hours::max() is forever, NaN is ValueError).
+  // OSError if closed / write-only.
+  bool poll() { return poll_until(Clock::now()); }
+  template <class Rep, class Period>
+  bool poll(std::chrono::duration<Rep, Period> timeout) {
+    return poll_until(detail::poll_deadline(timeout));
+  }
+  // Same with Python's timeout=None: nullopt waits forever.
+  bool poll(std::optional<std::chrono::nanoseconds> timeout);
+  bool poll_until(std::chrono::steady_clock::time_point deadline);
+
+  // Closes the descriptor (idempotent). Messages already read into this end's buffer and
+  // file descriptors received but not yet taken by recv_handle() are dropped.
+  void close() noexcept;
+  bool closed() const noexcept { return fd_ < 0; }
+  bool readable() const noexcept { return readable_; }
+  bool writable() const noexcept { return writable_; }
+  // The descriptor (for poll/epoll, or mp::wait). OSError("handle is closed") if closed.
+  int fileno() const;
+
+  // --- beyond Python ---
+
+  // Passes a file descriptor to the peer (SCM_RIGHTS; a dup arrives there, `fd` stays open
+  // here). Duplex connections only: OSError (ENOTSOCK) on a one-way pipe.
+  void send_handle(int fd);
+  // Receives a descriptor sent by send_handle (it is O_CLOEXEC; the caller owns it).
+  // OSError if the next message is not a descriptor (that message is consumed), EOFError /
+  // OSError as recv_bytes.
+  [[nodiscard]] int recv_handle();
+
+  // The largest message this end sends or accepts (default 1 GiB). A frame claiming more is
+  // OSError("bad message length") before anything is allocated for it.
+  std::size_t max_message() const noexcept { return max_message_; }
+  void set_max_message(std::size_t limit) noexcept { max_message_ = limit; }
+
+  // Bytes already received into this end's buffer and not yet returned (what poll() sees
+  // before asking the OS).
+  std::size_t buffered() const noexcept { return rend_ - rpos_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void take(Connection& other) noexcept;  // moves other's state here (this is empty)
+  void check_readable() const;
+  void check_writable() const;
+  // Reads the next frame header (blocking); consumes it from the buffer.
+  concur::detail::FrameHeader next_header(std::uint64_t limit);
+  [[noreturn]] void bad_message_length();
+  // Copies/reads exactly n payload bytes to dst.
+  void read_payload(std::byte* dst, std::size_t n);
+  // Reads a payload of len bytes into out (grown step by step, see kGrowStep).
+  void read_message(std::vector<std::byte>& out, std::size_t len);
+  // Receives one message: a view into the receive buffer when it fits there (valid until
+  // the next receive), else into `storage`. Consumed before the caller looks at it.
+  std::span<const std::byte> recv_view(std::vector<std::byte>& storage);
+  // send<T>: checks, writes the header and returns where the n payload bytes go (the
+  // connection's send buffer); end_send() writes header and payload with one call.
+  std::byte* begin_send(std::size_t n);
+  void end_send();
+  // Drops n payload bytes.
+  void skip_payload(std::uint64_t n);
+  // One read from the OS into the buffer; returns bytes read (0 at EOF).
+  std::size_t fill();
+  // One read from the OS into [p, p+n); returns bytes read (0 at EOF).
+  std::size_t read_some(std::byte* p, std::size_t n);
+  // Writes the iovec-like pieces completely.
+  void write_frame(const std::byte* header, std::size_t header_size,
+                   std::span<const std::byte> payload, int pass_fd = -1);
+  void close_pending_fds() noexcept;
+
+  int fd_ = -1;
+  bool readable_ = false;
+  bool writable_ = false;
+  bool is_socket_ = false;
+  std::size_t max_message_ = concur::detail::codec::kDefaultMaxMessage;
+  // Receive buffer: bytes [rpos_, rend_) of rbuf_ are received and not yet consumed.
+  std::unique_ptr<std::byte[]> rbuf_;
+  std::size_t rpos_ = 0;
+  std::size_t rend_ = 0;
+  // send<T>'s buffer: frame at [sbuf_start_, sbuf_start_ + sbuf_len_).
+  std::unique_ptr<std::byte[]> sbuf_;
+  std::size_t sbuf_size_ = 0;
+  std::size_t sbuf_start_ = 0;
+  std::size_t sbuf_len_ = 0;
+  // Descriptors that arrived (SCM_RIGHTS) and wait for their frame in recv_handle().
+  std::vector<int> pending_fds_;
+};
+
+// Python's multiprocessing.Pipe(duplex=True): (a, b). duplex: a socketpair, both ends send
+// and receive. !duplex: a pipe, the first end only receives, the second only sends.
+// OSError if the descriptors cannot be made.
+std::pair<Connection, Connection> Pipe(bool duplex = true);
+
+// One thing mp::wait can wait for: a Connection (ready when recv would not block), a
+// Process (ready when it has ended: its sentinel), or any pollable descriptor (ready when
+// readable or hung up).
+class Waitable {
+ public:
+  Waitable(Connection& c) noexcept : conn_(&c), fd_(-1) {}  // NOLINT: implicit by design
+  Waitable(Connection* c) noexcept : conn_(c), fd_(-1) {}   // NOLINT
+  // The process's sentinel: ValueError("process not started") before start().
+  Waitable(const Process& p) : proc_(&p), fd_(*p.sentinel()) {}  // NOLINT
+  Waitable(int fd) noexcept : fd_(fd) {}                         // NOLINT
+  // The Connection, or nullptr for a descriptor or process.
+  Connection* connection() const noexcept { return conn_; }
+  // The Process, or nullptr.
+  const Process* process() const noexcept { return proc_; }
+  // The descriptor polled: the connection's (OSError if it is closed), the sentinel, or fd.
+  int fileno() const;
+  friend bool operator==(const Waitable&, const Waitable&) = default;
+
+ private:
+  Connection* conn_ = nullptr;
+  const Process* proc_ = nullptr;
+  int fd_ = -1;
+};
+
+// Python's multiprocessing.connection.wait(object_list, timeout): blocks until at least one
+// of `objects` is ready or the timeout passes, and returns the ready ones in their order
+// (empty on timeout). nullopt waits forever; any duration is accepted (negative is zero,
+// hours::max() forever, NaN ValueError). OSError("handle is closed") for a closed Connection;
+// ValueError for a negative descriptor.
+std::vector<Waitable> wait_until(std::span<const Waitable> objects,
+                                 std::chrono::steady_clock::time_point deadline);
+std::vector<Waitable> wait(std::span<const Waitable> objects,
+                           std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+template <class Rep, class Period>
+std::vector<Waitable> wait(std::span<const Waitable> objects,
+                           std::chrono::duration<Rep, Period> timeout) {
+  return wait_until(objects, detail::poll_deadline(timeout));
+}
+// mp::wait({conn_a, conn_b, process}, 1s).
+inline std::vector<Waitable> wait(std::initializer_list<Waitable> objects,
+                                  std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+  return wait(std::span<const Waitable>(objects.begin(), objects.size()), timeout);
+}
+template <class Rep, class Period>
+std::vector<Waitable> wait(std::initializer_list<Waitable> objects,
+                           std::chrono::duration<Rep, Period> timeout) {
+  return wait_until(std::span<const Waitable>(objects.begin(), objects.size()),
+                    detail::poll_deadline(timeout));
+}
+
+// DESIGN.md's form: connections only; returns the ready ones.
+std::vector<Connection*> wait_until(std::span<Connection* const> connections,
+                                    std::chrono::steady_clock::time_point deadline);
+std::vector<Connection*> wait(std::span<Connection* const> connections,
+                              std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+template <class Rep, class Period>
+std::vector<Connection*> wait(std::span<Connection* const> connections,
+                              std::chrono::duration<Rep, Period> timeout) {
+  return wait_until(connections, detail::poll_deadline(timeout));
+}
+
+// Raw descriptors (process sentinels, sockets, pipes); returns the ready ones.
+std::vector<int> wait_until(std::span<const int> fds,
+                            std::chrono::steady_clock::time_point deadline);
+std::vector<int> wait(std::span<const int> fds,
+                      std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+template <class Rep, class Period>
+std::vector<int> wait(std::span<const int> fds, std::chrono::duration<Rep, Period> timeout) {
+  return wait_until(fds, detail::poll_deadline(timeout));
+}
+
+}  // namespace concur::multiprocessing
