@@ -154,12 +154,17 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
     if (!wait) return;
     if (t_pool == this) throw RuntimeError("cannot join current thread");
     join_lock_.lock();
-    std::vector<std::unique_ptr<threading::Thread>> ts;
-    threads_lock_.lock();
-    ts.swap(threads_);
-    threads_lock_.unlock();
     try {
-      for (auto& t : ts) t->join();
+      // Until none is left: a worker blocked in a wait may still start a compensating one
+      // to run the queue it waits on.
+      for (;;) {
+        std::vector<std::unique_ptr<threading::Thread>> ts;
+        threads_lock_.lock();
+        ts.swap(threads_);
+        threads_lock_.unlock();
+        if (ts.empty()) break;
+        for (auto& t : ts) t->join();
+      }
     } catch (...) {
       join_lock_.unlock();
       throw;
@@ -340,14 +345,14 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
 
   // Starts a worker if the pool may still grow: fewer than max_workers runnable and fewer
   // than max_workers + kMaxCompensating alive. Under threads_lock_, so that racing callers
-  // (submits, blocking workers) start one worker, not one each.
+  // (submits, blocking workers) start one worker, not one each. Also after shutdown (the
+  // queue still runs), but not once the pool is broken or its workers are exiting.
   void grow() {
     threads_lock_.lock();
     try {
       const int live = live_.load(std::memory_order_seq_cst);
       if (live - blocked_.load(std::memory_order_seq_cst) < max_workers_ &&
-          live < max_workers_ + ThreadPoolExecutor::kMaxCompensating &&
-          !shutdown_.load(std::memory_order_seq_cst)) {
+          live < max_workers_ + ThreadPoolExecutor::kMaxCompensating && !exiting()) {
         // Reap workers that retired, so a long-lived pool does not accumulate them.
         std::erase_if(threads_, [](const std::unique_ptr<threading::Thread>& t) {
           if (t->is_alive()) return false;

@@ -380,11 +380,13 @@ class MultiWaiter final : public Waiter {
   template <class P>
   bool wait_until(P pred, const Clock::time_point* deadline) {
     lock_.lock();
-    if (pred()) {
-      lock_.unlock();
-      return true;
-    }
+    const bool ready = pred();
+    lock_.unlock();
+    if (ready) return true;
+    // Announced before the lock is taken again: the pool may start a thread meanwhile, and
+    // completions must not wait for that on this waiter's lock.
     BlockedInWait blocked;
+    lock_.lock();
     while (!pred()) {
       if (!cond_.wait(lock_, deadline) && !pred()) {
         lock_.unlock();
