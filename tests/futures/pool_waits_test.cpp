@@ -211,6 +211,46 @@ TEST(PoolWaits, DeepRecursionStopsAtTheBoundWithoutCrashing) {
   ex.shutdown(true);
 }
 
+// Many tasks, submitted from several threads at once, each waiting for inner tasks of the
+// same full pool (queued behind every outer one): all finish, never more than the bound of
+// threads, and the pool shrinks back to max_workers afterwards. Seeded fan-outs.
+TEST(PoolWaits, ConcurrentNestedWaitsFromManyThreadsComplete) {
+  cf::ThreadPoolExecutor ex(2);
+  std::atomic<std::size_t> most{0};
+  auto note = [&] {
+    const std::size_t n = ex.num_threads();
+    for (std::size_t m = most.load(); n > m && !most.compare_exchange_weak(m, n);) {
+    }
+  };
+  std::vector<std::thread> submitters;
+  std::vector<std::vector<cf::Future<long>>> outs(4);
+  for (unsigned t = 0; t < 4; ++t)
+    submitters.emplace_back([&, t] {
+      unsigned seed = 12345u + t;
+      for (int i = 0; i < 25; ++i) {
+        seed = seed * 1103515245u + 12345u;
+        const int fan = 1 + static_cast<int>((seed >> 16) % 4);
+        outs[t].push_back(ex.submit([&, fan, i]() -> long {
+          note();
+          std::vector<cf::Future<long>> in;
+          for (int j = 0; j < fan; ++j) in.push_back(ex.submit([i, j]() -> long { return i + j; }));
+          long s = 0;
+          if (i % 2) {
+            for (auto& f : cf::as_completed(in)) s += f.result();
+          } else {
+            for (auto& f : in) s += f.result();
+          }
+          return s;
+        }));
+      }
+    });
+  for (auto& sub : submitters) sub.join();
+  for (auto& v : outs)
+    for (auto& f : v) EXPECT_GE(f.result(60s), 0);
+  EXPECT_LE(most.load(), static_cast<std::size_t>(2 + cf::ThreadPoolExecutor::kMaxCompensating));
+  EXPECT_TRUE(eventually([&] { return ex.num_threads() <= 2; })) << ex.num_threads();
+}
+
 // Python's idle semaphore: after an idle period a warmed-up pool (one worker) spreads a
 // burst of max_workers tasks over max_workers threads. Each task waits until all four
 // run at once, so a burst run on fewer threads cannot succeed.
