@@ -114,14 +114,19 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
     if (broken_.load(std::memory_order_seq_cst)) throw BrokenThreadPool(broken_message());
     if (shutdown_.load(std::memory_order_seq_cst))
       throw RuntimeError("cannot schedule new futures after shutdown");
-    link(task);
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake_one();
     // Python's _adjust_thread_count: an idle worker's token, else start a worker while fewer
     // than max_workers are runnable. live_ and blocked_ come first: they stop changing once
-    // the pool is full, while the tokens change with every idle period. seq_cst: Dekker
-    // with begin_blocking() (it counts itself blocked, then looks at the queue).
-    if (runnable() >= max_workers_) return;
-    if (take_token()) return;
+    // the pool is full, while the tokens change with every idle period. The token is
+    // claimed before the task is linked: a worker that takes the task at once must find
+    // its token claimed, or it would drop it as unclaimed (leave_idle) and this submit
+    // would start a second worker.
+    const bool claimed = runnable() < max_workers_ && take_token();
+    link(task);
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake_one();
+    if (claimed) return;
+    // Read again after linking (seq_cst): Dekker with begin_blocking(), which counts itself
+    // blocked and then looks at the queue, so one of the two sees the other.
+    if (runnable() >= max_workers_ || take_token()) return;
     try {
       grow();
     } catch (...) {
