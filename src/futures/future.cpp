@@ -45,6 +45,16 @@ std::string exception_what(const std::exception_ptr& e) {
 
 }  // namespace
 
+std::string type_name(const std::type_info& t) {
+  std::string n = demangle(t.name());
+  // The one alias every reader knows; the rest stay as the compiler spells them.
+  static const std::string kString =
+      "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
+  for (std::size_t at; (at = n.find(kString)) != std::string::npos;)
+    n.replace(at, kString.size(), "std::string");
+  return n;
+}
+
 const char* state_name(State s) noexcept {
   switch (s) {
     case State::Pending:
@@ -251,35 +261,8 @@ void StateBase::remove_waiter(Waiter* w) noexcept {
   unlock();
 }
 
-namespace {
-// Pokes the pool a helping worker sleeps in when the future it waits for completes.
-class HelperPoke final : public Waiter {
- public:
-  explicit HelperPoke(WaitHelper* h) : h_(h) {}
-  void notify(StateBase&) noexcept override { h_->poke(); }
-
- private:
-  WaitHelper* h_;
-};
-}  // namespace
-
 bool StateBase::wait(const Clock::time_point* deadline) {
   if (done()) return true;
-  if (WaitHelper* h = tls_wait_helper) {
-    HelperPoke poke(h);
-    if (!add_waiter(&poke)) return true;
-    bool ok = false;
-    try {
-      ok = h->help_until(
-          ReadyFn{[](const void* p) { return static_cast<const StateBase*>(p)->done(); }, this},
-          deadline);
-    } catch (...) {
-      remove_waiter(&poke);
-      throw;
-    }
-    remove_waiter(&poke);
-    return ok;
-  }
   // A short task finishes within a few microseconds: spin that long before sleeping, since
   // a futex sleep + wake costs 12-16 us round trip here (bench/README.md). 300 rounds of
   // `pause` are ~3-12 us; submit().result() latency fell from ~18 us to ~2 us with it.
@@ -296,6 +279,8 @@ bool StateBase::wait(const Clock::time_point* deadline) {
   }
   budget = seen ? std::min(budget * 2, kFutureSpin) : std::max(budget / 2, 8);
   if (seen) return true;
+  if (deadline && Clock::now() >= *deadline) return done();
+  BlockedInWait blocked;  // a pool worker: its pool may start a compensating worker
   std::uint32_t s = state_.load(std::memory_order_acquire);
   for (;;) {
     if (static_cast<State>(s & kStateMask) >= State::Cancelled) return true;
@@ -355,12 +340,9 @@ void MultiWaiter::notify(StateBase& s) noexcept {
   ++count_;
   if (s.failed()) saw_exception_ = true;
   if (collect_ && finished_.size() < finished_.capacity()) finished_.push_back(&s);
-  const int n = helper_ ? 0 : cond_.prepare_notify_all();
+  const int n = cond_.prepare_notify_all();
   lock_.unlock();
-  if (helper_)
-    helper_->poke();
-  else
-    cond_.wake(n);
+  cond_.wake(n);
 }
 
 StateBase* MultiWaiter::finished_at(std::size_t i) {

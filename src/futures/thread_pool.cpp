@@ -1,5 +1,6 @@
 // ThreadPoolExecutor's engine: the task queue (an intrusive FIFO of future states guarded
-// by one futex lock), the workers, shutdown, the broken state and the helping wait.
+// by one futex lock), the workers, shutdown, the broken state, the idle tokens and the
+// compensating workers started while workers block in future waits.
 #include "concur/futures/thread_pool.hpp"
 
 #include <pthread.h>
@@ -70,7 +71,20 @@ class PoolRegistry {
   std::vector<PoolCore*> pools_;
 };
 
-class PoolCore final : public WaitHelper {
+// One worker thread's view of its pool, for the futures code (tls_worker).
+struct WorkerSlot final : WorkerHooks {
+  explicit WorkerSlot(PoolCore* p) noexcept : pool(p) {}
+  void begin_blocking() noexcept override;
+  void end_blocking() noexcept override;
+  void task_finishing() noexcept override;
+  PoolCore* pool;
+  bool idle = false;  // counted in the pool's idle_ (and given it a token)
+};
+
+// The pool worker this thread is (nullptr elsewhere), to refuse joining itself.
+thread_local PoolCore* t_pool = nullptr;
+
+class PoolCore final : public std::enable_shared_from_this<PoolCore> {
  public:
   PoolCore(int max_workers, ExecutorOptions opts)
       : max_workers_(max_workers), initializer_(std::move(opts.initializer)) {
@@ -100,30 +114,29 @@ class PoolCore final : public WaitHelper {
     if (broken_.load(std::memory_order_seq_cst)) throw BrokenThreadPool(broken_message());
     if (shutdown_.load(std::memory_order_seq_cst))
       throw RuntimeError("cannot schedule new futures after shutdown");
+    // Python's _adjust_thread_count: an idle worker's token, else start a worker while fewer
+    // than max_workers are runnable. live_ and blocked_ come first: they stop changing once
+    // the pool is full, while the tokens change with every idle period. The token is
+    // claimed before the task is linked: a worker that takes the task at once must find
+    // its token claimed, or it would drop it as unclaimed (leave_idle) and this submit
+    // would start a second worker.
+    const bool claimed = runnable() < max_workers_ && take_token();
     link(task);
     if (sleepers_.load(std::memory_order_seq_cst) != 0) wake_one();
-    // Python's _adjust_thread_count: start a worker while none is idle, up to max_workers.
-    // (reserved_ first: it stops changing once the pool is full, while idle_ changes with
-    // every task and would cost the submitting thread a cache miss per submit.)
-    if (reserved_.load(std::memory_order_relaxed) < max_workers_ &&
-        idle_.load(std::memory_order_relaxed) == 0) {
-      int r = reserved_.load(std::memory_order_relaxed);
-      while (r < max_workers_ &&
-             !reserved_.compare_exchange_weak(r, r + 1, std::memory_order_relaxed)) {
-      }
-      if (r < max_workers_) {
+    if (claimed) return;
+    // Read again after linking (seq_cst): Dekker with begin_blocking(), which counts itself
+    // blocked and then looks at the queue, so one of the two sees the other.
+    if (runnable() >= max_workers_ || take_token()) return;
+    try {
+      grow();
+    } catch (...) {
+      // The task is queued already and cannot be unlinked. With other workers alive they
+      // will run it; with none, its future fails with the error that prevented a worker
+      // (Python raises it from submit and leaves the work item queued forever).
+      if (live_.load(std::memory_order_seq_cst) == 0) {
         try {
-          start_worker();
+          task->set_exception(std::current_exception());
         } catch (...) {
-          // The task is queued already and cannot be unlinked. With other workers alive they
-          // will run it; with none, its future fails with the error that prevented a worker
-          // (Python raises it from submit and leaves the work item queued forever).
-          if (started_.load(std::memory_order_relaxed) == 0) {
-            try {
-              task->set_exception(std::current_exception());
-            } catch (...) {
-            }
-          }
         }
       }
     }
@@ -144,14 +157,19 @@ class PoolCore final : public WaitHelper {
       cancelled = next;
     }
     if (!wait) return;
-    if (tls_wait_helper == this) throw RuntimeError("cannot join current thread");
+    if (t_pool == this) throw RuntimeError("cannot join current thread");
     join_lock_.lock();
-    std::vector<std::unique_ptr<threading::Thread>> ts;
-    threads_lock_.lock();
-    ts.swap(threads_);
-    threads_lock_.unlock();
     try {
-      for (auto& t : ts) t->join();
+      // Until none is left: a worker blocked in a wait may still start a compensating one
+      // to run the queue it waits on.
+      for (;;) {
+        std::vector<std::unique_ptr<threading::Thread>> ts;
+        threads_lock_.lock();
+        ts.swap(threads_);
+        threads_lock_.unlock();
+        if (ts.empty()) break;
+        for (auto& t : ts) t->join();
+      }
     } catch (...) {
       join_lock_.unlock();
       throw;
@@ -159,19 +177,19 @@ class PoolCore final : public WaitHelper {
     join_lock_.unlock();
   }
 
-  // WaitHelper: runs queued tasks until ready() or the deadline.
-  bool help_until(ReadyFn ready, const Clock::time_point* deadline) override {
-    for (;;) {
-      if (ready()) return true;
-      if (StateBase* t = try_pop()) {
-        run_task(t);
-        continue;
-      }
-      if (!sleep_unless([&] { return ready() || !looks_empty(); }, deadline)) return ready();
+  // The executor's destructor: shutdown(true), except on one of the pool's own workers,
+  // which cannot join itself and must not join the others (they may be waiting for the very
+  // task that runs this): there the pool shuts down without waiting; the workers (which own
+  // the core) finish the queued tasks and exit, and the process's exit join waits for them.
+  void release_from_executor() noexcept {
+    try {
+      shutdown(t_pool != this, false);
+    } catch (...) {
     }
   }
-  // Wakes every sleeping worker and helper so they re-check their conditions.
-  void poke() noexcept override {
+
+  // Wakes every sleeping worker so they re-check their conditions.
+  void poke() noexcept {
     sleep_lock_.lock();
     const int n = idle_cond_.prepare_notify_all();
     sleepers_.store(idle_cond_.waiters(), std::memory_order_relaxed);
@@ -179,15 +197,61 @@ class PoolCore final : public WaitHelper {
     idle_cond_.wake(n);
   }
 
+  // ---- compensation (WorkerSlot's hooks) ----
+  void begin_blocking() noexcept {
+    blocked_.fetch_add(1, std::memory_order_seq_cst);
+    // Every runnable worker busy and work queued: start one more (bounded), so that a task
+    // waiting for a queued task of its own pool does not wait forever.
+    if (!looks_empty() && idle_.load(std::memory_order_seq_cst) == 0 && runnable() < max_workers_) {
+      try {
+        grow();
+      } catch (...) {
+        // No thread to be had: the wait goes on; an existing worker may still free up.
+      }
+    }
+  }
+  void end_blocking() noexcept {
+    blocked_.fetch_sub(1, std::memory_order_seq_cst);
+    // A compensating worker sleeping idle is one too many now: wake it to retire.
+    if (runnable() > max_workers_ && idle_.load(std::memory_order_seq_cst) > 0) poke();
+  }
+  void enter_idle(WorkerSlot& w) noexcept {
+    w.idle = true;
+    idle_.fetch_add(1, std::memory_order_seq_cst);
+    tokens_.fetch_add(1, std::memory_order_seq_cst);  // Python's _idle_semaphore.release()
+  }
+  void leave_idle(WorkerSlot& w) noexcept {
+    w.idle = false;
+    const int idle = idle_.fetch_sub(1, std::memory_order_seq_cst) - 1;
+    // A worker that took a task nobody claimed its token for leaves the token behind:
+    // never let the tokens exceed the idle workers (else a later submit would count on a
+    // worker that is busy).
+    int t = tokens_.load(std::memory_order_relaxed);
+    while (t > idle && !tokens_.compare_exchange_weak(t, t - 1, std::memory_order_seq_cst)) {
+    }
+  }
+
   int max_workers() const noexcept { return max_workers_; }
   const std::string& prefix() const noexcept { return prefix_; }
   std::size_t num_threads() const {
-    return static_cast<std::size_t>(started_.load(std::memory_order_relaxed));
+    return static_cast<std::size_t>(live_.load(std::memory_order_relaxed));
   }
 
  private:
+  // Workers that can take a task: alive and not blocked in a future wait.
+  int runnable() const noexcept {
+    return live_.load(std::memory_order_seq_cst) - blocked_.load(std::memory_order_seq_cst);
+  }
+  // Python's _idle_semaphore.acquire(timeout=0).
+  bool take_token() noexcept {
+    int t = tokens_.load(std::memory_order_seq_cst);
+    while (t > 0)
+      if (tokens_.compare_exchange_weak(t, t - 1, std::memory_order_seq_cst)) return true;
+    return false;
+  }
+
   // ---- the task queue: Vyukov's intrusive MPSC list (producers: one exchange, no lock);
-  // consumers (workers, helpers, shutdown) serialize on cons_lock_.
+  // consumers (workers, shutdown) serialize on cons_lock_.
   void link(StateBase* t) noexcept {
     t->next_.store(nullptr, std::memory_order_relaxed);
     StateBase* prev = tail_.exchange(t, std::memory_order_seq_cst);
@@ -229,11 +293,15 @@ class PoolCore final : public WaitHelper {
         std::this_thread::yield();  // the producer was preempted between its two steps
     }
   }
+
+ public:
   // True when nothing is queued (may be briefly wrong while a pop is in progress).
   bool looks_empty() const noexcept {
     return tail_.load(std::memory_order_seq_cst) == &stub_ &&
            stub_.next_.load(std::memory_order_acquire) == nullptr;
   }
+
+ private:
   // Takes every queued task (as a list linked through next_).
   StateBase* drain() noexcept {
     StateBase* first = nullptr;
@@ -280,53 +348,95 @@ class PoolCore final : public WaitHelper {
     t->release();
   }
 
-  // Starts the worker push() reserved a slot for (pushing_ is held: shutdown waits).
-  void start_worker() {
+  // Starts a worker if the pool may still grow: fewer than max_workers runnable and fewer
+  // than max_workers + kMaxCompensating alive. Under threads_lock_, so that racing callers
+  // (submits, blocking workers) start one worker, not one each. Also after shutdown (the
+  // queue still runs), but not once the pool is broken or its workers are exiting.
+  void grow() {
     threads_lock_.lock();
-    const int i = started_.load(std::memory_order_relaxed);
     try {
-      // Non-daemon, as in Python 3.9+: the exit hook above stops the pool, then threading's
-      // exit join waits for the workers to finish the queued work.
-      auto t = std::make_unique<threading::Thread>(
-          threading::ThreadOptions{.name = prefix_ + "_" + std::to_string(i), .daemon = false},
-          [this] { worker(); });
-      t->start();
-      threads_.push_back(std::move(t));
-      started_.store(i + 1, std::memory_order_relaxed);
+      const int live = live_.load(std::memory_order_seq_cst);
+      if (live - blocked_.load(std::memory_order_seq_cst) < max_workers_ &&
+          live < max_workers_ + ThreadPoolExecutor::kMaxCompensating && !exiting()) {
+        // Reap workers that retired, so a long-lived pool does not accumulate them.
+        std::erase_if(threads_, [](const std::unique_ptr<threading::Thread>& t) {
+          if (t->is_alive()) return false;
+          t->join();
+          return true;
+        });
+        // Non-daemon, as in Python 3.9+: the exit hook above stops the pool, then threading's
+        // exit join waits for the workers to finish the queued work. The thread owns a
+        // reference to the core: a pool whose executor is gone (even destroyed by one of its
+        // own tasks) lives until its last worker is done with it.
+        auto t = std::make_unique<threading::Thread>(
+            threading::ThreadOptions{.name = prefix_ + "_" + std::to_string(started_),
+                                     .daemon = false},
+            [self = shared_from_this()]() mutable {
+              const std::shared_ptr<PoolCore> keep = std::move(self);
+              keep->worker();
+            });
+        threads_.reserve(threads_.size() + 1);
+        live_.fetch_add(1, std::memory_order_seq_cst);
+        try {
+          t->start();
+        } catch (...) {
+          live_.fetch_sub(1, std::memory_order_seq_cst);
+          throw;
+        }
+        threads_.push_back(std::move(t));
+        ++started_;
+      }
     } catch (...) {
       threads_lock_.unlock();
-      reserved_.fetch_sub(1, std::memory_order_relaxed);
       throw;
     }
     threads_lock_.unlock();
   }
 
+  // An idle worker beyond max_workers runnable (a compensating one, after the wait it
+  // stood in for ended) leaves. True: this worker retires (no longer counted live).
+  bool retire() noexcept {
+    if (runnable() <= max_workers_) return false;
+    threads_lock_.lock();
+    const bool go = runnable() > max_workers_;
+    if (go) live_.fetch_sub(1, std::memory_order_seq_cst);
+    threads_lock_.unlock();
+    return go;
+  }
+
   void worker() noexcept {
+    WorkerSlot slot(this);
     if (initializer_) {
       try {
         initializer_();
       } catch (...) {
         log_error("Exception in initializer:", std::current_exception(), true);
         initializer_failed();
+        live_.fetch_sub(1, std::memory_order_seq_cst);
         return;
       }
     }
-    tls_wait_helper = this;
-    while (StateBase* t = next_task()) run_task(t);
-    tls_wait_helper = nullptr;
+    t_pool = this;
+    tls_worker = &slot;
+    bool retired = false;
+    while (StateBase* t = next_task(slot, retired)) run_task(t);
+    tls_worker = nullptr;
+    t_pool = nullptr;
+    if (!retired) live_.fetch_sub(1, std::memory_order_seq_cst);
   }
 
-  // Blocks for the next task; nullptr once the pool is shut down and drained, or broken.
-  // A worker counts as idle (for push()'s decision to start another) from here until it has
-  // a task, spinning included, as Python's idle semaphore counts it. Only one idle worker
-  // spins at a time; the others sleep at once (two spinners on this 2-core machine would
-  // take the CPU from the thread that submits).
-  StateBase* next_task() noexcept {
-    idle_.fetch_add(1, std::memory_order_relaxed);
-    struct Busy {
-      std::atomic<std::size_t>& n;
-      ~Busy() { n.fetch_sub(1, std::memory_order_relaxed); }
-    } busy{idle_};
+  // Blocks for the next task; nullptr once the pool is shut down and drained, broken, or
+  // this worker retires (retired = true). A worker counts as idle (idle_, and a token for
+  // push()) from the moment it finds the queue empty — or, when the queue is empty as its
+  // task finishes, from just before the task's result is published (task_finishing) — until
+  // it has a task. Only one idle worker spins at a time; the others sleep at once (two
+  // spinners on this 2-core machine would take the CPU from the thread that submits).
+  StateBase* next_task(WorkerSlot& w, bool& retired) noexcept {
+    if (StateBase* t = try_pop()) {
+      if (w.idle) leave_idle(w);
+      return t;
+    }
+    if (!w.idle) enter_idle(w);
     bool expected = false;
     if (spinner_.compare_exchange_strong(expected, true, std::memory_order_relaxed)) {
       // Adaptive: a spin that found work doubles the next budget, one that did not halves
@@ -349,9 +459,16 @@ class PoolCore final : public WaitHelper {
       spinner_.store(false, std::memory_order_seq_cst);
     }
     for (;;) {
-      if (StateBase* t = try_pop()) return t;
-      if (exiting()) return nullptr;
-      (void)sleep_unless([&] { return !looks_empty() || exiting(); }, nullptr);
+      if (StateBase* t = try_pop()) {
+        leave_idle(w);
+        return t;
+      }
+      if (exiting() || (retired = retire())) {
+        leave_idle(w);
+        return nullptr;
+      }
+      (void)sleep_unless([&] { return !looks_empty() || exiting() || runnable() > max_workers_; },
+                         nullptr);
     }
   }
   bool exiting() const noexcept {
@@ -387,7 +504,7 @@ class PoolCore final : public WaitHelper {
   std::string prefix_;
 
   // Producer side (submitting threads), consumer side, sleep state, the often-written idle
-  // count and the read-mostly flags each on their own cache lines.
+  // counts and the read-mostly flags each on their own cache lines.
   alignas(64) std::atomic<StateBase*> tail_{&stub_};  // read by idle workers
   alignas(64) std::atomic<int> pushing_{0};           // touched by submitters only
   alignas(64) concur::detail::BasicLock<concur::detail::Scope::Private> cons_lock_;
@@ -398,16 +515,32 @@ class PoolCore final : public WaitHelper {
   concur::detail::CondWord<concur::detail::Scope::Private> idle_cond_;
   std::atomic<bool> spinner_{false};
   std::atomic<int> spin_budget_{kWorkerSpin};
-  // Workers waiting for work. Only a heuristic for starting threads: relaxed.
-  alignas(64) std::atomic<std::size_t> idle_{0};
-  alignas(64) std::atomic<bool> shutdown_{false};
+  // Idle workers, and Python's idle semaphore (tokens_ <= idle_: each token is an idle
+  // worker no submit has claimed yet).
+  alignas(64) std::atomic<int> idle_{0};
+  std::atomic<int> tokens_{0};
+  // Read-mostly: they change when a worker starts, retires, or blocks in a future wait.
+  alignas(64) std::atomic<int> live_{0};  // workers started (or starting), not yet gone
+  std::atomic<int> blocked_{0};           // of those, blocked in a future wait
+  std::atomic<bool> shutdown_{false};
   std::atomic<bool> broken_{false};
-  std::atomic<int> reserved_{0};  // workers started or being started
   concur::detail::BasicLock<concur::detail::Scope::Private> threads_lock_;
   concur::detail::BasicLock<concur::detail::Scope::Private> join_lock_;
   std::vector<std::unique_ptr<threading::Thread>> threads_;  // guarded by threads_lock_
-  std::atomic<int> started_{0};
+  int started_ = 0;  // workers ever started (for names); guarded by threads_lock_
 };
+
+void WorkerSlot::begin_blocking() noexcept {
+  pool->begin_blocking();
+}
+void WorkerSlot::end_blocking() noexcept {
+  pool->end_blocking();
+}
+void WorkerSlot::task_finishing() noexcept {
+  // Idle from now if nothing is queued: a submit made after seeing this result must find
+  // the token (three sequential submit().result() calls use one worker, as in Python).
+  if (!idle && pool->looks_empty()) pool->enter_idle(*this);
+}
 
 void PoolRegistry::shutdown_all() noexcept {
   lock_.lock();
@@ -438,18 +571,14 @@ int checked_workers(int max_workers, const ExecutorOptions& options) {
 }  // namespace
 
 ThreadPoolExecutor::ThreadPoolExecutor(int max_workers, ExecutorOptions options)
-    : core_(std::make_unique<detail::PoolCore>(checked_workers(max_workers, options),
+    : core_(std::make_shared<detail::PoolCore>(checked_workers(max_workers, options),
                                                std::move(options))) {}
 
 ThreadPoolExecutor::ThreadPoolExecutor(ExecutorOptions options)
     : ThreadPoolExecutor(default_max_workers(), std::move(options)) {}
 
 ThreadPoolExecutor::~ThreadPoolExecutor() {
-  try {
-    core_->shutdown(true, false);
-  } catch (...) {
-    // Only "cannot join current thread" can get here (destroyed from its own worker).
-  }
+  core_->release_from_executor();
 }
 
 void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {

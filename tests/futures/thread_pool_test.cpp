@@ -1,7 +1,7 @@
 // concur::futures::ThreadPoolExecutor — submit, map (order, exceptions, timeout, bounded
 // window), shutdown (wait, cancel_futures, races), initializer failure, names, validation,
-// self-submission without deadlock. Ports CPython test_thread_pool / test_shutdown
-// (test_cancel_futures, test_run_after_shutdown) and executor test_map_exception /
+// self-submission without deadlock (compensating workers). Ports CPython test_thread_pool /
+// test_shutdown (test_cancel_futures, test_run_after_shutdown) and executor test_map_exception /
 // test_map_timeout.
 // concur-test: timeout=120
 #include <gtest/gtest.h>
@@ -19,17 +19,7 @@
 
 #include "concur/futures.hpp"
 #include "concur/threading.hpp"
-
-#if defined(__SANITIZE_THREAD__)
-// A task's exception lives in an exception_ptr shared by the worker (which may drop the
-// future's last reference) and the thread that caught it via result(). libstdc++ counts
-// those references with atomics inside the uninstrumented libstdc++.so, so TSan cannot see
-// that the catch handler ended before the worker destroyed the exception, and reports the
-// destructor as a race. Not our bug: suppress reports whose stack is exception_ptr's release.
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:std::__exception_ptr::exception_ptr::_M_release\n";
-}
-#endif
+#include "tsan_exception_ptr.hpp"
 
 namespace {
 using namespace std::chrono_literals;
@@ -337,8 +327,8 @@ TEST(ThreadPool, AbandonedMapCancelsPendingTasks) {
 }
 
 TEST(ThreadPool, TaskWaitingOnItsOwnPoolDoesNotDeadlock) {
-  // One worker: the outer task submits an inner one and waits for it. The worker runs the
-  // inner task itself while it waits.
+  // One worker: the outer task submits an inner one and waits for it. A compensating
+  // worker runs the inner task while the outer one waits (see pool_waits_test.cpp).
   cf::ThreadPoolExecutor ex(1);
   auto outer = ex.submit([&ex] {
     auto inner = ex.submit([] { return 20; });

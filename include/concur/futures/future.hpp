@@ -14,9 +14,11 @@
 //  * A cancelled future counts as done for wait()/as_completed() as soon as cancel()
 //    returns (Python waits until the executor dequeues it), so waiting on a cancelled task
 //    never stalls behind a busy pool.
-//  * A thread-pool worker that waits for a future (result(), exception(), wait(),
-//    as_completed()) runs queued tasks of its own pool meanwhile, so a task that submits to
-//    its own pool and waits for the result cannot deadlock the pool.
+//  * A waiting thread never runs other work meanwhile (no "helping": a task's locks,
+//    thread-locals and timeouts stay its own). A thread-pool worker that blocks in a wait
+//    (result(), exception(), wait(), as_completed()) tells its pool, which may start a
+//    compensating worker (bounded; see thread_pool.hpp), so a task that submits to its own
+//    pool and waits for the result does not deadlock it.
 //  * result() of a move-only T moves the value out: the first call gets it, later calls
 //    throw InvalidStateError("result already retrieved"). Copyable T is copied each call.
 //  * A future is waitable from any number of threads; wait()/as_completed() accept any
@@ -51,6 +53,7 @@
 #include <ranges>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -81,8 +84,9 @@ struct MapOptions {
   std::optional<std::chrono::nanoseconds> timeout{};
   // Items per task: used by process pools, ignored by the thread pool (as in Python).
   std::size_t chunksize = 1;
-  // Tasks kept in flight ahead of the consumer (Python 3.14's buffersize). nullopt: the
-  // executor's default (4 x max_workers), never the whole input (cpython#74028).
+  // Python 3.14's buffersize (cpython#74028): nullopt submits every item when map() is
+  // called (the default, as in Python); n > 0 submits n, then one more as each result is
+  // consumed (input read lazily, a bounded window). 0 -> ValueError.
   std::optional<std::size_t> buffersize{};
 };
 
@@ -119,27 +123,41 @@ class Waiter {
   ~Waiter() = default;
 };
 
-// A predicate without allocation: fn(ctx).
-struct ReadyFn {
-  bool (*fn)(const void*);
-  const void* ctx;
-  bool operator()() const { return fn(ctx); }
-};
-
-// A thread that can do useful work while it waits (a pool worker helping its own pool).
-class WaitHelper {
+// The pool worker a thread is (set by the pool for the worker's lifetime), as seen by the
+// futures code: a worker announces that it blocks in a future wait, so that its pool can
+// start a compensating worker (see thread_pool.hpp), and that the task it runs is about to
+// publish its result, so that the pool counts it idle before the submitter can see the
+// result (Python's idle semaphore, released before a sequential submit() can look at it).
+class WorkerHooks {
  public:
-  // Runs queued work until ready() or *deadline (nullptr: none). Returns ready().
-  virtual bool help_until(ReadyFn ready, const Clock::time_point* deadline) = 0;
-  // Wakes help_until() callers so they re-check ready(). Called from Waiter::notify.
-  virtual void poke() noexcept = 0;
+  virtual void begin_blocking() noexcept = 0;
+  virtual void end_blocking() noexcept = 0;
+  virtual void task_finishing() noexcept = 0;
 
  protected:
-  ~WaitHelper() = default;
+  ~WorkerHooks() = default;
 };
 
-// Set on pool worker threads (to their pool) for the duration of the worker.
-inline thread_local WaitHelper* tls_wait_helper = nullptr;
+inline thread_local WorkerHooks* tls_worker = nullptr;
+
+// Scope of a future wait that is about to sleep: tells this thread's pool (if any).
+class BlockedInWait {
+ public:
+  BlockedInWait() noexcept : w_(tls_worker) {
+    if (w_) w_->begin_blocking();
+  }
+  BlockedInWait(const BlockedInWait&) = delete;
+  BlockedInWait& operator=(const BlockedInWait&) = delete;
+  ~BlockedInWait() {
+    if (w_) w_->end_blocking();
+  }
+
+ private:
+  WorkerHooks* w_;
+};
+
+// The demangled name of a type, for messages ("int", "std::string").
+std::string type_name(const std::type_info& t);
 
 // Logs `message` and the exception's type and what() through concur::logging's
 // "concurrent.futures" logger (Python's name) at ERROR (CRITICAL if `critical`). Used for
@@ -188,8 +206,8 @@ class StateBase {
   // Registers a waiter; false (not registered) if already done.
   bool add_waiter(Waiter* w);
   void remove_waiter(Waiter* w) noexcept;
-  // Blocks until done or *deadline (nullptr: none); returns done(). Helps its pool when
-  // called from a pool worker.
+  // Blocks until done or *deadline (nullptr: none); returns done(). Never runs other
+  // work meanwhile; a pool worker announces the wait to its pool (BlockedInWait).
   bool wait(const Clock::time_point* deadline);
   // Python's repr: "<Future at 0x... state=finished raised ValueError>".
   std::string repr() const;
@@ -268,6 +286,15 @@ class TypedState : public StateBase {
     publish_finished();
   }
 
+ protected:
+  std::string describe_value() const override {
+    if constexpr (std::is_void_v<T>)
+      return "void";
+    else
+      return type_name(typeid(T));
+  }
+
+ public:
   // Precondition: done(). Returns the value, rethrows the exception, or CancelledError.
   T take_result() {
     if (cancelled()) throw_cancelled();
@@ -315,14 +342,17 @@ class TaskState final : public TypedState<T> {
       if constexpr (std::is_void_v<T>) {
         (*fn_)();
         fn_.reset();
+        finishing();
         this->set_value();
       } else {
         auto v = (*fn_)();
         fn_.reset();
+        finishing();
         this->set_value(std::move(v));
       }
     } catch (...) {
       fn_.reset();
+      finishing();
       try {
         this->set_exception(std::current_exception());
       } catch (...) {
@@ -332,6 +362,9 @@ class TaskState final : public TypedState<T> {
   }
 
  private:
+  static void finishing() noexcept {
+    if (WorkerHooks* w = tls_worker) w->task_finishing();
+  }
   std::optional<Fn> fn_;  // destroyed as soon as the task has run (releases captures)
 };
 
@@ -339,28 +372,20 @@ class TaskState final : public TypedState<T> {
 class MultiWaiter final : public Waiter {
  public:
   // collect: keep the finished states in order (as_completed), room for `reserve` of them.
-  MultiWaiter(bool collect, std::size_t reserve) : collect_(collect), helper_(tls_wait_helper) {
+  MultiWaiter(bool collect, std::size_t reserve) : collect_(collect) {
     if (collect_) finished_.reserve(reserve);
   }
   void notify(StateBase& s) noexcept override;
   // Blocks until pred() (evaluated with the waiter's lock held) or *deadline.
   template <class P>
   bool wait_until(P pred, const Clock::time_point* deadline) {
-    if (helper_) {
-      struct Ctx {
-        MultiWaiter* self;
-        P* pred;
-      } ctx{this, &pred};
-      return helper_->help_until(ReadyFn{[](const void* p) {
-                                           auto* c = static_cast<const Ctx*>(p);
-                                           c->self->lock_.lock();
-                                           const bool r = (*c->pred)();
-                                           c->self->lock_.unlock();
-                                           return r;
-                                         },
-                                         &ctx},
-                                 deadline);
-    }
+    lock_.lock();
+    const bool ready = pred();
+    lock_.unlock();
+    if (ready) return true;
+    // Announced before the lock is taken again: the pool may start a thread meanwhile, and
+    // completions must not wait for that on this waiter's lock.
+    BlockedInWait blocked;
     lock_.lock();
     while (!pred()) {
       if (!cond_.wait(lock_, deadline) && !pred()) {
@@ -371,7 +396,7 @@ class MultiWaiter final : public Waiter {
     lock_.unlock();
     return true;
   }
-  // Guarded by the waiter's lock (read inside pred, or via take_finished).
+  // Guarded by the waiter's lock (read inside pred, or via finished_at).
   std::size_t count_ = 0;
   bool saw_exception_ = false;
   // The i-th future to finish (i < finished_.size()).
@@ -380,9 +405,71 @@ class MultiWaiter final : public Waiter {
 
  private:
   const bool collect_;
-  WaitHelper* helper_;
   BasicLock<Scope::Private> lock_;
   CondWord<Scope::Private> cond_;
+};
+
+// The one single-pass result range of the futures module (as_completed(), Executor::map,
+// later imap): `for (auto& v : range)`, begin() once. Source::next() produces the next
+// element (a pointer valid until the next call) or nullptr at the end, and may throw (the
+// exception reaches the caller of begin()/operator++; the range stays usable where the
+// source says so). Source::value_type is what iterating yields.
+template <class Source>
+class ResultRange {
+ public:
+  using value_type = typename Source::value_type;
+
+  template <class... A>
+  explicit ResultRange(A&&... a) : src_(std::forward<A>(a)...) {}
+  ResultRange(ResultRange&&) = default;  // only before begin(): iterators point here
+  ResultRange(const ResultRange&) = delete;
+  ResultRange& operator=(const ResultRange&) = delete;
+  ResultRange& operator=(ResultRange&&) = delete;
+
+  class iterator {
+   public:
+    using value_type = ResultRange::value_type;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    value_type& operator*() const { return *r_->cur_; }
+    value_type* operator->() const { return r_->cur_; }
+    iterator& operator++() {
+      r_->step();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
+
+   private:
+    friend class ResultRange;
+    bool at_end() const { return r_->done_; }
+    explicit iterator(ResultRange* r) : r_(r) {}
+    ResultRange* r_ = nullptr;
+  };
+
+  // Produces the first element (blocking for it). Single pass: call once.
+  iterator begin() {
+    step();
+    return iterator(this);
+  }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // Collects the remaining elements into a vector (rethrows at the first failure).
+  std::vector<value_type> to_vector() {
+    std::vector<value_type> out;
+    for (auto& v : *this) out.push_back(std::move(v));
+    return out;
+  }
+
+ private:
+  void step() {
+    cur_ = nullptr;
+    cur_ = src_.next();
+    done_ = cur_ == nullptr;
+  }
+  Source src_;
+  value_type* cur_ = nullptr;
+  bool done_ = false;
 };
 
 template <class T>
@@ -493,7 +580,8 @@ class Future {
     st()->set_exception(std::make_exception_ptr(std::forward<E>(e)));
   }
 
-  // Python's repr: "<Future at 0x... state=running>".
+  // Python's repr: "<Future at 0x... state=running>", "<Future at 0x... state=finished
+  // returned int>" (the demangled T; "void"), "... state=finished raised ValueError>".
   std::string repr() const { return st()->repr(); }
   // False only for a moved-from handle.
   bool valid() const noexcept { return s_ != nullptr; }
@@ -694,96 +782,78 @@ DoneAndNotDone<detail::future_value_t<R>> wait(R&& fs, std::chrono::duration<Rep
               return_when);
 }
 
-// The range as_completed() returns: iterating yields each future (Future<T>&) as it
-// completes — those already done first, in input order — and throws TimeoutError("N (of M)
-// futures unfinished") from begin()/++ when the deadline passes first. Single pass.
+namespace detail {
+// as_completed()'s source: yields each future (Future<T>&) as it completes — those already
+// done first, in input order — and throws TimeoutError("N (of M) futures unfinished") when
+// the deadline passes first. Linear: one waiter registered on every pending future; each
+// completion appends its state to the waiter's list (reserved up front), and next() turns
+// the next state into a handle in O(1).
 template <class T>
-class AsCompleted {
+class AsCompletedSource {
  public:
-  AsCompleted(std::vector<Future<T>> fs, std::optional<std::chrono::nanoseconds> timeout)
-      : all_(std::move(fs)), waiter_(std::make_unique<detail::MultiWaiter>(true, all_.size())) {
+  using value_type = Future<T>;
+
+  AsCompletedSource(std::vector<Future<T>> fs, std::optional<std::chrono::nanoseconds> timeout)
+      : all_(std::move(fs)), waiter_(std::make_unique<MultiWaiter>(true, all_.size())) {
     if (timeout) dl_ = concur::detail::Deadline::after(*timeout).time_point();
-    for (auto& f : all_) {
-      if (f.done()) {
-        ready_.push_back(f);
-      } else if (f.state_base()->add_waiter(waiter_.get())) {
-        registered_.push_back(f);
-      } else {
-        ready_.push_back(f);
+    registered_.reserve(all_.size());
+    try {
+      for (std::size_t i = 0; i < all_.size(); ++i) {
+        StateBase* s = all_[i].state_base();
+        if (!s->done() && s->add_waiter(waiter_.get()))
+          registered_.push_back(s);
+        else
+          ready_.push_back(i);
       }
+    } catch (...) {
+      unregister();
+      throw;
     }
   }
-  AsCompleted(AsCompleted&&) noexcept = default;
-  AsCompleted& operator=(AsCompleted&&) = delete;
-  ~AsCompleted() {
-    for (auto& f : registered_) f.state_base()->remove_waiter(waiter_.get());
-  }
+  AsCompletedSource(AsCompletedSource&&) noexcept = default;
+  AsCompletedSource& operator=(AsCompletedSource&&) = delete;
+  ~AsCompletedSource() { unregister(); }
 
-  class iterator {
-   public:
-    using value_type = Future<T>;
-    using difference_type = std::ptrdiff_t;
-    using reference = Future<T>&;
-    iterator() = default;
-    reference operator*() const { return r_->current_; }
-    Future<T>* operator->() const { return &r_->current_; }
-    iterator& operator++() {
-      r_->advance();
-      return *this;
+  Future<T>* next() {
+    if (next_ready_ < ready_.size()) {
+      current_ = all_[ready_[next_ready_++]];
+      return &current_;
     }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
-
-   private:
-    friend class AsCompleted;
-    bool at_end() const { return r_->finished_; }
-    explicit iterator(AsCompleted* r) : r_(r) {}
-    AsCompleted* r_ = nullptr;
-  };
-
-  // Blocks for the first future; TimeoutError if none completes in time.
-  iterator begin() {
-    advance();
-    return iterator(this);
+    if (yielded_ == registered_.size()) return nullptr;
+    const auto* dlp = dl_ ? &*dl_ : nullptr;
+    const std::size_t want = yielded_;
+    if (!waiter_->wait_until([&] { return waiter_->finished_.size() > want; }, dlp)) {
+      throw TimeoutError(std::to_string(registered_.size() - yielded_) + " (of " +
+                         std::to_string(all_.size()) + ") futures unfinished");
+    }
+    StateBase* s = waiter_->finished_at(want);
+    ++yielded_;
+    s->add_ref();  // every future of the range has this state type: a Future<T>'s
+    current_ = Future<T>(static_cast<TypedState<T>*>(s));
+    return &current_;
   }
-  std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  void advance() {
-    if (next_ready_ < ready_.size()) {
-      current_ = ready_[next_ready_++];
-      return;
-    }
-    if (yielded_from_waiter_ == registered_.size()) {
-      finished_ = true;
-      return;
-    }
-    const auto* dlp = dl_ ? &*dl_ : nullptr;
-    const std::size_t want = yielded_from_waiter_;
-    if (!waiter_->wait_until([&] { return waiter_->finished_.size() > want; }, dlp)) {
-      const std::size_t unfinished = registered_.size() - yielded_from_waiter_;
-      throw TimeoutError(std::to_string(unfinished) + " (of " + std::to_string(all_.size()) +
-                         ") futures unfinished");
-    }
-    detail::StateBase* s = waiter_->finished_at(want);
-    ++yielded_from_waiter_;
-    for (auto& f : registered_)
-      if (f.state_base() == s) {
-        current_ = f;
-        return;
-      }
+  void unregister() noexcept {
+    if (!waiter_) return;  // moved from
+    for (StateBase* s : registered_) s->remove_waiter(waiter_.get());
+    registered_.clear();
   }
 
-  std::vector<Future<T>> all_;
-  std::vector<Future<T>> ready_;       // done before the call, in input order
-  std::vector<Future<T>> registered_;  // waiting for them
-  std::unique_ptr<detail::MultiWaiter> waiter_;
-  std::optional<detail::Clock::time_point> dl_;
+  std::vector<Future<T>> all_;          // keeps every state alive while registered
+  std::vector<std::size_t> ready_;      // indices of those done before the call, input order
+  std::vector<StateBase*> registered_;  // waiting for them
+  std::unique_ptr<MultiWaiter> waiter_;
+  std::optional<Clock::time_point> dl_;
   std::size_t next_ready_ = 0;
-  std::size_t yielded_from_waiter_ = 0;
-  Future<T> current_{static_cast<detail::TypedState<T>*>(nullptr)};
-  bool finished_ = false;
+  std::size_t yielded_ = 0;
+  Future<T> current_{static_cast<TypedState<T>*>(nullptr)};
 };
+}  // namespace detail
+
+// The range as_completed() returns (single pass; see detail::ResultRange).
+template <class T>
+using AsCompleted = detail::ResultRange<detail::AsCompletedSource<T>>;
 
 // Python's concurrent.futures.as_completed: `for (auto& f : as_completed(fs, 2s))`.
 // Duplicates are yielded once. The futures must stay alive while iterating (the range holds

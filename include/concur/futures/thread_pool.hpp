@@ -1,22 +1,31 @@
 // concur/futures/thread_pool.hpp — Python's concurrent.futures.ThreadPoolExecutor.
 //
 // A pool of up to max_workers threads, started lazily as submissions need them (as Python
-// does), named "ThreadPoolExecutor-N_i" (N counts pools from 0 per process, i workers from 0;
-// or "<thread_name_prefix>_i"). submit() returns a Future; map() returns a lazy in-order
-// result range with a bounded window of tasks in flight; shutdown(wait, cancel_futures);
-// the destructor is shutdown(true). A failing initializer breaks the pool: every pending
-// future fails with BrokenThreadPool and later submits throw it.
+// does: a submit starts a worker unless an idle one has not been claimed yet, Python's idle
+// semaphore), named "ThreadPoolExecutor-N_i" (N counts pools from 0 per process, i workers
+// from 0; or "<thread_name_prefix>_i"). submit() returns a Future; map() submits every item
+// at once (Python 3.14's default; MapOptions::buffersize bounds the tasks in flight) and
+// returns an in-order result range; shutdown(wait, cancel_futures); the destructor is
+// shutdown(true). A failing initializer breaks the pool: every pending future fails with
+// BrokenThreadPool and later submits throw it.
 //
-// Beyond Python: a task that waits for a future (result(), exception(), wait(),
-// as_completed()) while running on a worker of this pool runs other queued tasks of the
-// pool meanwhile ("helping"), so a task that submits to its own pool and waits for the
-// result never deadlocks the pool, even with max_workers = 1. The waiting task's stack
-// grows by the tasks it runs; a task that blocks on something other than a future (a queue,
-// a lock) gets no such help.
+// Every task runs on a worker thread of its own: a task that waits for a future never runs
+// other tasks meanwhile. Beyond Python (whose pool deadlocks when every worker waits for a
+// queued task): a worker that blocks in a future wait (result(), exception(), wait(),
+// as_completed(), on a future of any pool or none) tells its pool; while fewer than
+// max_workers workers are not blocked and tasks are queued, the pool starts a compensating
+// worker, up to kMaxCompensating workers beyond max_workers. So a task that submits to its
+// own pool and waits, nested up to 256 deep, does not deadlock the pool even with
+// max_workers = 1; deeper nesting waits (as Python's does at max_workers deep) until a
+// timeout of its own, if any. Extra workers retire as soon as they are idle while enough
+// others are runnable. Blocking on anything else (a lock, a queue) gets no compensation.
 //
 // Lifetime: the executor must outlive the futures' producers, not the futures: futures stay
-// valid after the pool is gone. Destroying the executor from one of its own workers is
-// undefined (it would join itself); shutdown(true) from a worker throws RuntimeError.
+// valid after the pool is gone. The workers share ownership of the pool's state, so the
+// executor may be destroyed (its last handle dropped) by one of its own tasks: that shuts
+// the pool down without waiting (a worker cannot join itself, and the others may wait for
+// the task doing it); the workers finish the queued tasks and exit. shutdown(true) from a
+// worker throws RuntimeError("cannot join current thread").
 // Thread-safety: every member may be called from any thread.
 // Memory ordering: submit() happens-before the task runs; the task's completion
 // happens-before the result is observed through its Future.
@@ -53,6 +62,9 @@ class ThreadPoolExecutor {
  public:
   // Python's default: min(32, cpu_count() + 4).
   static int default_max_workers();
+  // Compensating workers a pool may run beyond max_workers while workers block in future
+  // waits (see the banner).
+  static constexpr int kMaxCompensating = 256;
 
   // max_workers <= 0 -> ValueError("max_workers must be greater than 0");
   // options.max_tasks_per_child set -> ValueError (thread pools do not support it).
@@ -92,15 +104,14 @@ class ThreadPoolExecutor {
     return fut;
   }
 
-  // fn over every item of `items`, lazily, results in input order (see
-  // detail/executor_map.hpp): `for (auto& r : ex.map(f, v, {.timeout = 2s}))`.
-  // At most options.buffersize (default 4 x max_workers) tasks are in flight.
+  // fn over every item of `items`, results in input order (see detail/executor_map.hpp):
+  // `for (auto& r : ex.map(f, v, {.timeout = 2s}))`. Every item is submitted by the call
+  // (Python 3.14), unless options.buffersize bounds the tasks in flight.
   template <class F, std::ranges::input_range R>
   [[nodiscard]] auto map(F fn, R&& items, MapOptions options = {}) {
     using View = std::views::all_t<R>;
     return detail::MapResult<ThreadPoolExecutor, F, View>(
-        *this, std::move(fn), std::views::all(std::forward<R>(items)), options,
-        4 * static_cast<std::size_t>(max_workers()));
+        *this, std::move(fn), std::views::all(std::forward<R>(items)), options);
   }
 
   // Stops accepting work. cancel_futures: cancels every task not yet started. wait: blocks
@@ -111,12 +122,13 @@ class ThreadPoolExecutor {
   int max_workers() const noexcept;
   // "ThreadPoolExecutor-N" or the configured prefix.
   const std::string& thread_name_prefix() const noexcept;
-  // Workers started so far (lazily, up to max_workers).
+  // Workers alive now: started lazily up to max_workers, plus compensating ones while
+  // workers block in future waits.
   std::size_t num_threads() const;
 
  private:
   void push(detail::StateBase* task);
-  std::unique_ptr<detail::PoolCore> core_;
+  std::shared_ptr<detail::PoolCore> core_;
 };
 
 }  // namespace concur::futures
