@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "concur/detail/fork.hpp"
+
 namespace concur::detail {
 
 // The layout promise of the header: glibc's futex_offset (word - list entry) is -32.
@@ -77,16 +79,16 @@ void** probe_glibc_list() noexcept {
 #endif
 }
 
+// Fork protocol (rank kRobust, no lock): the child's only thread has a new tid and an empty
+// kernel robust list, so its per-thread state starts over.
+[[maybe_unused]] const bool g_fork_registered =
+    (register_fork_handler(ForkRank::kRobust, {.child = reset_after_fork}), true);
+
 }  // namespace
 
 void init_robust_thread(RobustThread& t) noexcept {
-  static const bool registered = [] {
-    pthread_atfork(nullptr, nullptr, &reset_after_fork);
-    return true;
-  }();
-  (void)registered;
-  t.tid = static_cast<std::uint32_t>(syscall(SYS_gettid));
-  t.pid = static_cast<std::uint32_t>(::getpid());
+  t.tid = static_cast<std::uint32_t>(this_thread_tid());
+  t.pid = static_cast<std::uint32_t>(this_process_pid());
   t.token = fresh_token(t.tid);
   t.head = probe_glibc_list();
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "concur/detail/fd.hpp"
+#include "concur/detail/fork.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/errors.hpp"
 
@@ -32,18 +33,23 @@ struct Tracker {
 };
 
 Tracker& tracker() {
-  static Tracker* t = [] {
-    auto* p = new Tracker;  // leaked: used from the exit hook
-    pthread_atfork(nullptr, nullptr, [] {
-      // A forked child attaches, it does not own: it never unlinks its parent's segments.
-      Tracker& tr = tracker();
-      new (&tr.mu) std::mutex;
-      std::vector<std::string>().swap(tr.names);
-    });
-    return p;
-  }();
+  static Tracker* t = new Tracker;  // leaked: used from the exit hook
   return *t;
 }
+
+// Fork protocol (rank kSharedMemory): the tracker lock is held across fork. A forked child
+// attaches, it does not own: it never unlinks its parent's segments.
+[[maybe_unused]] const bool g_fork_registered =
+    (concur::detail::register_fork_handler(concur::detail::ForkRank::kSharedMemory,
+                                           {.prepare = []() noexcept { tracker().mu.lock(); },
+                                            .parent = []() noexcept { tracker().mu.unlock(); },
+                                            .child =
+                                                []() noexcept {
+                                                  Tracker& tr = tracker();
+                                                  std::vector<std::string>().swap(tr.names);
+                                                  tr.mu.unlock();
+                                                }}),
+     true);
 
 void cleanup_at_exit() {
   Tracker& t = tracker();

@@ -10,7 +10,7 @@
 // and its neighbour; a contended line costs ~0.18 µs per hand-off here).
 //
 // Ownership is per process: a process allocates only from chunks it mapped itself. After
-// fork the child forgets the parent's current chunk and free lists (pthread_atfork), so
+// fork the child forgets the parent's current chunk and free lists (detail/fork.hpp), so
 // parent and child can never hand out the same bytes twice. The objects themselves are
 // shared: handles are std::shared_ptr whose deleter frees the block only in the process
 // that allocated it, and only if no fork happened since the allocation — a child forked
@@ -31,6 +31,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "concur/detail/fork.hpp"
+
 namespace concur::detail {
 
 inline constexpr std::size_t kArenaAlign = 64;
@@ -43,24 +45,19 @@ void* shared_alloc(std::size_t size);
 // Returns a block to the arena (see the reuse rule in the banner). Only the allocating
 // process may call it; never throws.
 void shared_free(void* p, std::size_t size, unsigned long fork_generation) noexcept;
-// How many forks (through fork(), i.e. with pthread_atfork handlers) this process did.
-unsigned long fork_generation() noexcept;
 // Statistics for tests: chunks mapped, large mappings live, small blocks on free lists.
 struct ArenaStats {
   std::size_t chunks = 0, large = 0, free_blocks = 0;
 };
 ArenaStats arena_stats();
 
-// getpid(), cached per process (refreshed after fork).
-int current_pid_cached() noexcept;
-
 // Frees an arena block when the last handle of the allocating process goes away.
 struct ArenaDeleter {
   std::size_t bytes;
   unsigned long gen;
-  int pid;
+  pid_t pid;
   void operator()(void* p) const noexcept {
-    if (p && pid == current_pid_cached()) shared_free(p, bytes, gen);
+    if (p && pid == this_process_pid()) shared_free(p, bytes, gen);
   }
 };
 
@@ -72,7 +69,7 @@ std::shared_ptr<T> make_shared_object(std::size_t bytes, A&&... args) {
   static_assert(std::is_trivially_destructible_v<T>, "arena objects are never destroyed");
   if (bytes < sizeof(T)) bytes = sizeof(T);
   void* mem = shared_alloc(bytes);
-  const unsigned long gen = fork_generation();
+  const unsigned long gen = fork_epoch();
   T* obj;
   try {
     obj = ::new (mem) T(std::forward<A>(args)...);
@@ -80,7 +77,7 @@ std::shared_ptr<T> make_shared_object(std::size_t bytes, A&&... args) {
     shared_free(mem, bytes, gen);
     throw;
   }
-  return std::shared_ptr<T>(obj, ArenaDeleter{bytes, gen, current_pid_cached()});
+  return std::shared_ptr<T>(obj, ArenaDeleter{bytes, gen, this_process_pid()});
 }
 
 }  // namespace concur::detail
