@@ -21,14 +21,18 @@
 // write is ignored: logging never throws into the caller.
 //
 // Level: a logger whose level is NOTSET uses the root's level (concur does not walk dotted
-// parents; set levels on the loggers you care about). Decision: basic_config() always
-// applies (Python's basicConfig(force=True)); the root's defaults (WARNING,
+// parents; set levels on the loggers you care about). A logger with set_propagate(false)
+// (Python's propagate = 0) does not reach the root's configuration: with NOTSET it emits
+// only WARNING and above (Python's last-resort handler), whatever the root's level; it
+// emits below that only once a level is set on it (multiprocessing's logger is such a
+// logger: basic_config({.level = DEBUG}) alone does not turn its lifecycle records on). Decision:
+// basic_config() always applies (Python's basicConfig(force=True)); the root's defaults (WARNING,
 // "{level}:{name}:{message}", fd 2) equal what Python's first logging.warning() sets up.
 //
 // Lifetime: loggers are created on first get_logger(name) and never destroyed (references
 // stay valid, also in daemon threads during exit). Thread-safety: everything here may be
 // called from any thread; configuration changes take one global lock; a disabled log call
-// is two relaxed atomic loads. Fork-safe: the lock is re-created in a forked child.
+// is two relaxed atomic loads. Fork-safe: the lock is held across fork (detail/fork.hpp).
 #pragma once
 
 #include <atomic>
@@ -117,8 +121,12 @@ class Logger {  // obtained from get_logger(); never destroyed
   const std::string& name() const { return name_; }
   void set_level(Level level) noexcept { level_.store(static_cast<int>(level), std::memory_order_relaxed); }
   Level level() const noexcept { return static_cast<Level>(level_.load(std::memory_order_relaxed)); }
-  // The level in force: this logger's, or the root's when this one is NOTSET.
+  // The level in force: this logger's, or the root's when this one is NOTSET (for a
+  // non-propagating logger: at least WARNING, see the banner).
   Level effective_level() const noexcept;
+  // Python's logger.propagate (default true). false: the root's level does not apply.
+  void set_propagate(bool on) noexcept { propagate_.store(on, std::memory_order_relaxed); }
+  bool propagate() const noexcept { return propagate_.load(std::memory_order_relaxed); }
   // Whether a record of `level` would be emitted. Two relaxed loads, no lock.
   bool is_enabled_for(Level level) const noexcept {
     return static_cast<int>(level) >= static_cast<int>(effective_level());
@@ -152,6 +160,7 @@ class Logger {  // obtained from get_logger(); never destroyed
   bool root_;
   std::atomic<int> level_;
   std::atomic<int> stream_;
+  std::atomic<bool> propagate_{true};
   std::string format_;  // guarded by the global logging lock; "" = the root's
 };
 

@@ -1,6 +1,5 @@
 #include "concur/detail/arena.hpp"
 
-#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "concur/detail/fork.hpp"
 #include "concur/errors.hpp"
 
 namespace concur::detail {
@@ -27,34 +27,34 @@ struct Arena {
   std::vector<void*> free_lists[kClasses];
 };
 
-std::atomic<unsigned long> g_fork_gen{0};
-std::atomic<int> g_pid{0};
-
-void on_prepare() noexcept { g_fork_gen.fetch_add(1, std::memory_order_relaxed); }
 Arena& arena() noexcept;
+
+// Fork protocol (rank kArena): the allocator lock is held across fork. The child forgets
+// the parent's allocation state: its free space and free blocks belong to the parent.
+void on_prepare() noexcept {
+  arena().mu.lock();
+}
+void on_parent() noexcept {
+  arena().mu.unlock();
+}
 void on_child() noexcept {
-  g_pid.store(0, std::memory_order_relaxed);
   Arena& a = arena();
-  // The child is single-threaded now; another parent thread may have held the mutex.
-  new (&a.mu) std::mutex;
-  // Forget the parent's allocation state: its free space and free blocks belong to the
-  // parent.
   a.cur = nullptr;
   a.used = 0;
   a.chunks = 0;
   a.large = 0;
   for (auto& fl : a.free_lists) std::vector<void*>().swap(fl);
+  a.mu.unlock();
 }
 
 // Leaked on purpose: handles may be released by static destructors after ours ran.
 Arena& arena() noexcept {
-  static Arena* a = [] {
-    auto* p = new Arena;
-    pthread_atfork(&on_prepare, nullptr, &on_child);
-    return p;
-  }();
+  static Arena* a = new Arena;
   return *a;
 }
+
+[[maybe_unused]] const bool g_fork_registered =
+    (register_fork_handler(ForkRank::kArena, {on_prepare, on_parent, on_child}), true);
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
@@ -70,21 +70,6 @@ std::size_t page_size() {
 }
 
 }  // namespace
-
-int current_pid_cached() noexcept {
-  int p = g_pid.load(std::memory_order_relaxed);
-  if (p == 0) {
-    (void)arena();  // make sure the atfork handler that resets the cache is installed
-    p = static_cast<int>(::getpid());
-    g_pid.store(p, std::memory_order_relaxed);
-  }
-  return p;
-}
-
-unsigned long fork_generation() noexcept {
-  (void)arena();
-  return g_fork_gen.load(std::memory_order_relaxed);
-}
 
 void* shared_alloc(std::size_t size) {
   if (size == 0) size = 1;
@@ -127,7 +112,7 @@ void shared_free(void* p, std::size_t size, unsigned long gen) noexcept {
   }
   // A child forked since the allocation may still use these bytes: never hand them out
   // again (see the banner).
-  if (gen != g_fork_gen.load(std::memory_order_relaxed)) return;
+  if (gen != fork_epoch()) return;
   std::lock_guard g(a.mu);
   try {
     a.free_lists[bytes / kArenaAlign - 1].push_back(p);

@@ -16,6 +16,8 @@
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/thread_annotations.hpp"
 
+#include "concur/detail/fork.hpp"
+
 namespace concur::detail {
 
 // The layout promise of the header: glibc's futex_offset (word - list entry) is -32.
@@ -193,6 +195,11 @@ void** probe_glibc_list() noexcept {
 #endif
 }
 
+// Fork protocol (rank kRobust, no lock): the child's only thread has a new tid and an empty
+// kernel robust list, so its per-thread state starts over.
+[[maybe_unused]] const bool g_fork_registered =
+    (register_fork_handler(ForkRank::kRobust, {.child = reset_after_fork}), true);
+
 }  // namespace
 
 namespace {
@@ -213,7 +220,6 @@ inline void* strip(void* p) noexcept {
 void init_robust_thread(RobustThread& t) noexcept {
   static const bool registered = [] {
     (void)RobustRegistry::get();
-    pthread_atfork(nullptr, nullptr, &reset_after_fork);
     // A concur child leaves through exit_group after its exit hooks: no thread_local
     // destructor runs there, so its thread's holds are detached here (last priority: the
     // hooks before it may still take and release locks).
@@ -226,8 +232,8 @@ void init_robust_thread(RobustThread& t) noexcept {
   (void)registered;
   static thread_local ThreadEndHook end_hook;
   (void)&end_hook;
-  t.tid = static_cast<std::uint32_t>(syscall(SYS_gettid));
-  t.pid = static_cast<std::uint32_t>(::getpid());
+  t.tid = static_cast<std::uint32_t>(this_thread_tid());
+  t.pid = static_cast<std::uint32_t>(this_process_pid());
   t.token = fresh_token(t.tid);
   t.head = probe_glibc_list();
   t.ended = false;

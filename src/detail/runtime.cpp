@@ -1,15 +1,12 @@
 #include "concur/detail/runtime.hpp"
 
-#include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
-#include <new>
 #include <utility>
 #include <vector>
+
+#include "concur/detail/fork.hpp"
 
 namespace concur::detail {
 
@@ -24,7 +21,6 @@ struct Hook {
 struct Runtime {
   std::mutex mu;
   std::vector<Hook> exit_hooks;
-  std::vector<void (*)()> fork_hooks;
   unsigned long next_order = 0;
   bool atexit_installed = false;
   bool exit_ran = false;
@@ -39,7 +35,13 @@ Runtime& rt() {
 
 void atexit_handler() { run_exit_hooks(); }
 
-thread_local int tls_tid = 0;
+// Fork protocol rank kRuntime (the innermost lock: process and SharedMemory code call in
+// here with their own locks held): mu is held across fork and released on both sides.
+[[maybe_unused]] const bool g_fork_registered =
+    (register_fork_handler(ForkRank::kRuntime, {.prepare = []() noexcept { rt().mu.lock(); },
+                                                .parent = []() noexcept { rt().mu.unlock(); },
+                                                .child = []() noexcept { rt().mu.unlock(); }}),
+     true);
 
 }  // namespace
 
@@ -68,22 +70,6 @@ void run_exit_hooks() {
   for (const Hook& h : hooks) h.fn();
 }
 
-void register_after_fork_child(void (*fn)()) {
-  Runtime& r = rt();
-  std::lock_guard g(r.mu);
-  r.fork_hooks.push_back(fn);
-}
-
-void run_after_fork_in_child() {
-  tls_tid = 0;
-  Runtime& r = rt();
-  // The forking thread may not have held r.mu (concur never forks while holding it), but
-  // another thread might have: re-create the mutex state for the single-threaded child.
-  new (&r.mu) std::mutex;
-  std::vector<void (*)()> hooks = r.fork_hooks;
-  for (auto* fn : hooks) fn();
-}
-
 std::string current_process_name() {
   Runtime& r = rt();
   std::lock_guard g(r.mu);
@@ -94,18 +80,6 @@ void set_current_process_name(std::string name) {
   Runtime& r = rt();
   std::lock_guard g(r.mu);
   r.process_name = std::move(name);
-}
-
-int current_tid() noexcept {
-  // The cache must not survive any fork (concur's or a plain fork()): the child's only
-  // thread has a new tid. The atfork child handler runs in that thread.
-  static const bool registered = [] {
-    ::pthread_atfork(nullptr, nullptr, [] { tls_tid = 0; });
-    return true;
-  }();
-  (void)registered;
-  if (tls_tid == 0) tls_tid = static_cast<int>(syscall(SYS_gettid));
-  return tls_tid;
 }
 
 }  // namespace concur::detail

@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <new>
 #include <thread>
 #include <vector>
 
 #include "concur/detail/cond_word.hpp"
+#include "concur/detail/fork.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/threading/thread.hpp"
@@ -42,9 +44,15 @@ class PoolCore;
 class PoolRegistry {
  public:
   static PoolRegistry& get() {
-    static PoolRegistry* r = new PoolRegistry;  // never destroyed: used from the exit hook
+    static PoolRegistry* r = [] {
+      auto* p = new PoolRegistry;  // never destroyed: used from the exit hook
+      instance_.store(p, std::memory_order_release);
+      return p;
+    }();
     return *r;
   }
+  // The registry if one was made (a program without pools does not get one by forking).
+  static PoolRegistry* existing() noexcept { return instance_.load(std::memory_order_acquire); }
   void add(PoolCore* p) {
     lock_.lock();
     try {
@@ -61,12 +69,18 @@ class PoolRegistry {
     lock_.unlock();
   }
   void shutdown_all() noexcept;
+  // Fork protocol (rank kPools): the registry lock and every pool's locks are held across
+  // fork; in the child every inherited pool is emptied (see PoolCore::fork_child).
+  void fork_prepare() noexcept;
+  void fork_parent() noexcept;
+  void fork_child() noexcept;
 
  private:
   PoolRegistry() {
     concur::detail::register_exit_hook(concur::detail::kExitJoinThreads - 10,
                                        [] { get().shutdown_all(); });
   }
+  static inline std::atomic<PoolRegistry*> instance_{nullptr};
   concur::detail::BasicLock<concur::detail::Scope::Private> lock_;
   std::vector<PoolCore*> pools_;
 };
@@ -229,6 +243,48 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
     int t = tokens_.load(std::memory_order_relaxed);
     while (t > idle && !tokens_.compare_exchange_weak(t, t - 1, std::memory_order_seq_cst)) {
     }
+  }
+
+  // Fork protocol, with the registry lock held. Lock order inside a pool: threads, consumer,
+  // sleep (normal code never nests them the other way; threads_lock_ is held across
+  // Thread::start, which takes threading's locks: rank kThreading, prepared later).
+  // join_lock_ is NOT held across fork: shutdown(wait) holds it while it joins workers,
+  // which may be the very thread that forks.
+  void fork_prepare() noexcept {
+    threads_lock_.lock();
+    cons_lock_.lock();
+    sleep_lock_.lock();
+  }
+  void fork_parent() noexcept {
+    sleep_lock_.unlock();
+    cons_lock_.unlock();
+    threads_lock_.unlock();
+  }
+  // In the child: the pool has no worker (only the forking thread exists), and the queued
+  // tasks belong to the parent, whose workers run them: the child's copy forgets them
+  // (leaked, never run, never released: their futures are the parent's). Submits the
+  // parent had in flight do not exist here either. What remains is an empty pool: a submit
+  // in the child starts a worker of the child's own; exit and shutdown wait for nothing
+  // inherited (the parent's workers are finished, unjoinable threads in the child's
+  // threading registry, so joining them returns at once).
+  void fork_child() noexcept {
+    head_ = &stub_;
+    stub_.next_.store(nullptr, std::memory_order_relaxed);
+    tail_.store(&stub_, std::memory_order_relaxed);
+    pushing_.store(0, std::memory_order_relaxed);
+    idle_.store(0, std::memory_order_relaxed);
+    spinner_.store(false, std::memory_order_relaxed);
+    tokens_.store(0, std::memory_order_relaxed);
+    live_.store(0, std::memory_order_relaxed);
+    blocked_.store(0, std::memory_order_relaxed);
+    (void)idle_cond_.prepare_notify_all();  // count out the parent's sleepers, no syscall
+    sleepers_.store(0, std::memory_order_relaxed);
+    // The one lock the child re-creates: a parent thread may hold it across a join (see
+    // above); nobody can hold it here. A futex word: all-zero is unlocked.
+    ::new (&join_lock_) concur::detail::BasicLock<concur::detail::Scope::Private>();
+    sleep_lock_.unlock();
+    cons_lock_.unlock();
+    threads_lock_.unlock();
   }
 
   int max_workers() const noexcept { return max_workers_; }
@@ -552,6 +608,46 @@ void PoolRegistry::shutdown_all() noexcept {
   }
   lock_.unlock();
 }
+
+void PoolRegistry::fork_prepare() noexcept {
+  lock_.lock();
+  for (PoolCore* p : pools_) p->fork_prepare();
+}
+
+void PoolRegistry::fork_parent() noexcept {
+  for (PoolCore* p : pools_) p->fork_parent();
+  lock_.unlock();
+}
+
+void PoolRegistry::fork_child() noexcept {
+  for (PoolCore* p : pools_) p->fork_child();
+  lock_.unlock();
+}
+
+namespace {
+// The registry seen by prepare, used by parent/child of the same fork (glibc runs the
+// handlers of one fork at a time).
+PoolRegistry* g_forking_registry = nullptr;
+[[maybe_unused]] const bool g_fork_registered =
+    (concur::detail::register_fork_handler(concur::detail::ForkRank::kPools,
+                                           {.prepare =
+                                                []() noexcept {
+                                                  g_forking_registry = PoolRegistry::existing();
+                                                  if (g_forking_registry)
+                                                    g_forking_registry->fork_prepare();
+                                                },
+                                            .parent =
+                                                []() noexcept {
+                                                  if (g_forking_registry)
+                                                    g_forking_registry->fork_parent();
+                                                },
+                                            .child =
+                                                []() noexcept {
+                                                  if (g_forking_registry)
+                                                    g_forking_registry->fork_child();
+                                                }}),
+     true);
+}  // namespace
 
 }  // namespace detail
 

@@ -5,16 +5,13 @@
 // daemon threads may log while static destructors run.
 #include "concur/logging.hpp"
 
-#include <pthread.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <ctime>
 #include <map>
 #include <mutex>
-#include <new>
 
 #include "concur/detail/fd.hpp"
+#include "concur/detail/fork.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/threading/thread.hpp"
 
@@ -27,22 +24,18 @@ struct State {
   std::map<std::string, Logger*, std::less<>> loggers;  // guarded by mu
 };
 
-void atfork_prepare();
-void atfork_parent();
-void atfork_child();
-
 State& state() {
-  static State* s = [] {
-    auto* st = new State;
-    ::pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    return st;
-  }();
+  static State* s = new State;
   return *s;
 }
 
-void atfork_prepare() { state().mu.lock(); }
-void atfork_parent() { state().mu.unlock(); }
-void atfork_child() { new (&state().mu) std::mutex; }  // single-threaded child: fresh lock
+// Fork protocol (rank kLogging): the lock is held across fork, released on both sides.
+[[maybe_unused]] const bool g_fork_registered =
+    (concur::detail::register_fork_handler(concur::detail::ForkRank::kLogging,
+                                           {.prepare = []() noexcept { state().mu.lock(); },
+                                            .parent = []() noexcept { state().mu.unlock(); },
+                                            .child = []() noexcept { state().mu.unlock(); }}),
+     true);
 
 void append_asctime(std::string& out) {
   timespec ts{};
@@ -122,7 +115,11 @@ void basic_config(Config config) {
 Level Logger::effective_level() const noexcept {
   const int own = level_.load(std::memory_order_relaxed);
   if (own != 0 || root_) return static_cast<Level>(own);
-  return get_logger().level();
+  const Level root = get_logger().level();
+  if (!propagate_.load(std::memory_order_relaxed) &&
+      static_cast<int>(root) < static_cast<int>(Level::WARNING))
+    return Level::WARNING;  // no handler of its own: Python's lastResort (WARNING)
+  return root;
 }
 
 void Logger::set_format(std::string pattern) {
@@ -164,7 +161,7 @@ void Logger::write_record(Level level, std::string_view message) {
         else if (field == "name") out += name_;
         else if (field == "thread") out += concur::threading::current_thread().name();
         else if (field == "process") out += concur::detail::current_process_name();
-        else if (field == "pid") out += std::to_string(::getpid());
+        else if (field == "pid") out += std::to_string(concur::detail::this_process_pid());
         else if (field == "tid") out += std::to_string(concur::threading::get_native_id());
         else if (field == "asctime") append_asctime(out);
         else known = false;

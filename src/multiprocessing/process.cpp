@@ -3,8 +3,8 @@
 // Layout of the state:
 // * One process-wide State (leaked, so it outlives static destructors and atexit order
 //   games) guarded by one mutex `mu`. The mutex is never held across a blocking call
-//   (only WNOHANG waitid, pidfd_send_signal, small allocations), and a pthread_atfork
-//   prepare handler takes it around every fork() so a child never inherits it locked.
+//   (only WNOHANG waitid, pidfd_send_signal, small allocations), and the fork protocol
+//   (detail/fork.hpp) holds it across every fork() so a child never inherits it locked.
 // * A started child is a ChildRecord shared between its Process object and the registry
 //   `children` (the records not yet reaped). The record owns the pidfd; it is closed when
 //   both let go (Process destroyed/closed, and the child reaped), so a Process destroyed
@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ext/stdio_sync_filebuf.h>
 #include <iostream>
 #include <mutex>
 #include <new>
@@ -42,11 +43,11 @@
 #include "concur/detail/exception_transport.hpp"
 #include "concur/detail/fd.hpp"
 #include "concur/detail/py_repr.hpp"
+#include "concur/detail/fork.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/shm_tracker.hpp"
 #include "concur/errors.hpp"
 #include "concur/logging.hpp"
-
 
 namespace concur::multiprocessing {
 
@@ -109,45 +110,28 @@ struct State {
   std::vector<Reaped> pending_log;     // reaped under mu, logged after unlocking
 };
 
-void atfork_prepare();
-void atfork_parent();
-void atfork_child();
-
-// getpid() is a system call (glibc stopped caching it); the checks "is this our child?"
-// run on every join/is_alive/exitcode. concur caches it, refreshed by the atfork child
-// handler, which runs in the child of every fork() made through glibc (a raw clone()
-// that bypasses glibc would see a stale value).
-std::atomic<pid_t> g_pid{0};
-State& st();
-pid_t self_pid() {
-  const pid_t p = g_pid.load(std::memory_order_relaxed);
-  if (p != 0) return p;
-  (void)st();  // sets it (only before the load-time constructor, from others' static init)
-  return g_pid.load(std::memory_order_relaxed);
+pid_t self_pid() noexcept {
+  return rt::this_process_pid();
 }
 
 State& st() {
-  static State* s = [] {
-    auto* p = new State;  // leaked on purpose (used from atexit and after fork)
-    g_pid.store(::getpid(), std::memory_order_relaxed);
-    ::pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    return p;
-  }();
+  static State* s = new State;  // leaked on purpose (used from atexit and after fork)
   return *s;
 }
 
-// Any fork() — ours or the user's — happens with mu held, so the child's copy is unlocked
-// and consistent (the forking thread owns it and releases it on both sides).
-// Lock order: mu is the innermost lock of concur. Nothing is acquired while holding it
-// except the runtime's name lock, and its atfork handler is registered before any other
-// module's (a priority-101 constructor runs before ordinary static initializers), so its
-// prepare handler runs last: the other modules' locks are taken before it, never after.
-void atfork_prepare() { st().mu.lock(); }
-void atfork_parent() { st().mu.unlock(); }
+// Fork protocol (rank kProcess): any fork() — ours or the user's — happens with mu held, so
+// the child's copy is unlocked and consistent (the forking thread owns it and releases it
+// on both sides). Lock order: while holding mu, concur takes only locks of higher rank
+// (the runtime's name lock, logging's lock on the first get_logger()); see detail/fork.hpp.
+void atfork_prepare() noexcept {
+  st().mu.lock();
+}
+void atfork_parent() noexcept {
+  st().mu.unlock();
+}
 // In any forked child (ours, or a user's raw fork()): the parent's children are not ours.
 // Only close(2) and plain stores here, nothing that allocates or frees.
-void atfork_child() {
-  g_pid.store(::getpid(), std::memory_order_relaxed);
+void atfork_child() noexcept {
   State& s = st();
   for (auto& r : s.children) {
     rt::close_fd(r->pidfd);
@@ -157,7 +141,10 @@ void atfork_child() {
   s.mu.unlock();
 }
 
-__attribute__((constructor(101))) void register_atfork_first() { (void)st(); }
+[[maybe_unused]] const bool g_fork_registered =
+    (rt::register_fork_handler(rt::ForkRank::kProcess,
+                               {atfork_prepare, atfork_parent, atfork_child}),
+     true);
 
 thread_local bool tls_in_target = false;  // this thread runs a child's run()
 
@@ -211,6 +198,19 @@ void flush_if_buffered(Stream& os) {
   os.flush();
 }
 
+// Flushes one stdio FILE unless another thread holds its lock (a thread blocked in
+// std::getline(std::cin) or fgets holds stdin's for as long as it waits; a writer holds
+// stdout's only while copying into the buffer). Python flushes sys.stdout and sys.stderr
+// only, never every FILE: fflush(nullptr) would take every FILE's lock, stdin's included.
+void flush_file_nonblocking(FILE* f) noexcept {
+  if (f == nullptr || ::ftrylockfile(f) != 0) return;
+  (void)::fflush_unlocked(f);
+  ::funlockfile(f);
+}
+
+// What Python's util._flush_std_streams() flushes before a fork and at a child's exit: the
+// standard output streams (the C++ ones when they keep a buffer of their own, then stdio's
+// stdout and stderr). Never blocks on a lock another thread holds.
 void flush_all() noexcept {
   try {
     flush_if_buffered(std::cout);
@@ -220,7 +220,8 @@ void flush_all() noexcept {
     flush_if_buffered(std::wcerr);
   } catch (...) {
   }
-  std::fflush(nullptr);
+  flush_file_nonblocking(stdout);
+  flush_file_nonblocking(stderr);
 }
 
 std::string exitcode_text(int code) {
@@ -401,7 +402,6 @@ void prewarm_child_path() {
   s.parent_pid = setup.parent_pid;
   s.parent_name = setup.parent_name;
   s.self = &self;
-  rt::run_after_fork_in_child();
   rt::set_current_process_name(setup.name);
 
   mp_log(kInfo, "child process calling self.run()");
@@ -555,7 +555,7 @@ void Process::start() {
   setup.name = name_;
   setup.daemon = daemon_;
   setup.parent_pid = self_pid();
-  setup.pdeathsig = daemon_ && rt::current_tid() == self_pid();
+  setup.pdeathsig = daemon_ && rt::this_thread_tid() == self_pid();
   auto rec = std::make_shared<ChildRecord>();
   rec->daemon = daemon_;
   rec->name = name_;
@@ -821,7 +821,13 @@ std::vector<StartMethod> get_all_start_methods() { return {StartMethod::fork}; }
 }
 
 logging::Logger& get_logger() {
-  static logging::Logger& lg = logging::get_logger("multiprocessing");
+  // Python's util.get_logger(): propagate = 0, no handler until log_to_stderr(), so the
+  // root's configuration (basic_config({.level = DEBUG})) does not turn the records on.
+  static logging::Logger& lg = []() -> logging::Logger& {
+    logging::Logger& l = logging::get_logger("multiprocessing");
+    l.set_propagate(false);
+    return l;
+  }();
   return lg;
 }
 

@@ -19,6 +19,7 @@
 #include <ostream>
 
 #include "concur/detail/py_repr.hpp"
+#include "concur/detail/fork.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/spawn.hpp"
 
@@ -62,20 +63,25 @@ struct Abandoned {
 };
 
 Abandoned& abandoned() {
-  static Abandoned* a = [] {
-    auto* p = new Abandoned;  // never destroyed: usable from exit hooks and late destructors
-    // A forked child does not own its parent's children: drop the inherited list.
-    detail::register_after_fork_child([] {
-      Abandoned& x = abandoned();
-      new (&x.mu) std::mutex;  // the parent's lock state is meaningless here
-      for (auto& fd : x.pidfds) fd.reset();
-      x.pidfds.clear();
-      x.count.store(0, std::memory_order_relaxed);
-    });
-    return p;
-  }();
+  static Abandoned* a = new Abandoned;  // never destroyed: usable from exit hooks
   return *a;
 }
+
+// Fork protocol (rank kSubprocess): the lock is held across fork. A forked child does not
+// own its parent's children: it drops the inherited list (closing its copies of the fds).
+[[maybe_unused]] const bool g_fork_registered =
+    (detail::register_fork_handler(detail::ForkRank::kSubprocess,
+                                   {.prepare = []() noexcept { abandoned().mu.lock(); },
+                                    .parent = []() noexcept { abandoned().mu.unlock(); },
+                                    .child =
+                                        []() noexcept {
+                                          Abandoned& x = abandoned();
+                                          for (auto& fd : x.pidfds) fd.reset();
+                                          x.pidfds.clear();
+                                          x.count.store(0, std::memory_order_relaxed);
+                                          x.mu.unlock();
+                                        }}),
+     true);
 
 // Reaps every abandoned child that has ended. Never blocks. One relaxed load when none.
 std::atomic<bool>& abandoned_ever();

@@ -20,6 +20,7 @@
 
 #include "concur/detail/exception_transport.hpp"
 #include "concur/detail/fd.hpp"
+#include "concur/detail/fork.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/errors.hpp"
 #include "concur/threading/timer.hpp"
@@ -34,13 +35,9 @@ namespace {
 
 thread_local ThreadState* tls_state = nullptr;
 std::atomic<std::size_t> g_stack_size{0};
-// gettid() cache. Our own (not detail::current_tid()'s) so the pthread_atfork child handler
-// can refresh it after a plain fork() too.
-thread_local pid_t tls_tid = 0;
-
+// The one gettid() cache of the library, refreshed by the fork protocol.
 pid_t cached_tid() noexcept {
-  if (tls_tid == 0) tls_tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  return tls_tid;
+  return concur::detail::this_thread_tid();
 }
 
 // Keeps the running thread's state alive until the OS thread exits (after every other
@@ -99,9 +96,9 @@ HookHolder& hooks() {
 }
 
 void join_all_non_daemon();
-void after_fork_child();
-void atfork_prepare();
-void atfork_parent();
+void after_fork_child() noexcept;
+void atfork_prepare() noexcept;
+void atfork_parent() noexcept;
 
 void publish_ids(ThreadState* s) {
   s->ident.store(static_cast<std::uint64_t>(pthread_self()), std::memory_order_relaxed);
@@ -117,22 +114,27 @@ Registry& registry() {
     auto st = std::make_shared<ThreadState>(Kind::Main);
     st->name = "MainThread";
     st->started.store(true);
-    if (cached_tid() == ::getpid()) {
+    if (cached_tid() == concur::detail::this_process_pid()) {
       publish_ids(st.get());
       tls_state = st.get();
     } else {
-      st->native_id.store(::getpid());
+      st->native_id.store(concur::detail::this_process_pid());
     }
     st->self.store(make_stand_in(st));  // leaked: the main thread's object lives forever
     reg->main = st.get();
     reg->link(st.get());
     concur::detail::register_exit_hook(concur::detail::kExitJoinThreads, join_all_non_daemon);
-    concur::detail::register_after_fork_child(after_fork_child);
-    ::pthread_atfork(atfork_prepare, atfork_parent, after_fork_child);
     return reg;
   }();
   return *r;
 }
+
+// Fork protocol (rank kThreading): the excepthook lock, the registry lock and the lock of
+// every registered thread's state are held across fork.
+[[maybe_unused]] const bool g_fork_registered =
+    (concur::detail::register_fork_handler(concur::detail::ForkRank::kThreading,
+                                           {atfork_prepare, atfork_parent, after_fork_child}),
+     true);
 
 // Build the registry (and so the main thread's object) while the library loads, normally
 // in the main thread.
@@ -233,6 +235,12 @@ StateHolder::~StateHolder() {
     return;
   }
   if (state) {
+    // A thread that leaves without returning from run() — std::exit() called on it runs
+    // its thread_local destructors, this one included, before the atexit handlers — leaves
+    // the registry here, before its state may be freed below: the exit join must neither
+    // wait for it nor read it.
+    // (`finished` is written only by this thread in this process: no lock to read it.)
+    if (!state->finished) finish(state.get());
     Thread* stand_in = nullptr;
     {
       std::lock_guard g(registry().mu);
@@ -245,14 +253,30 @@ StateHolder::~StateHolder() {
   }
 }
 
+// Python's threading._shutdown(), run by the thread that leaves the program (return from
+// main, std::exit, mp::exit — from any thread — or a forked child's end):
+// * The exiting thread is recognized by its kernel tid, not by tls_state: std::exit runs
+//   the calling thread's thread_local destructors (tls_holder's) BEFORE the atexit
+//   handlers, so tls_state is already null when a concur thread calls std::exit; waiting
+//   for its own record would wait forever.
+// * When the main thread exits, it counts as ended from now on (Python: _main_thread's
+//   handle is set done before the joins): a non-daemon thread that joins main_thread() is
+//   released and can finish, instead of both waiting for each other.
 void join_all_non_daemon() {
   Registry& r = registry();
+  const pid_t me = cached_tid();
+  {
+    std::lock_guard g(r.mu);
+    ThreadState* m = r.main;
+    if (m != nullptr && m->native_id.load(std::memory_order_relaxed) == me) m->done.set();
+  }
   for (;;) {
     std::vector<std::shared_ptr<ThreadState>> wait_for;
     {
       std::lock_guard g(r.mu);
       for (ThreadState* s = r.head; s; s = s->next) {
         if (s->kind != Kind::Normal || s == tls_state) continue;
+        if (s->native_id.load(std::memory_order_relaxed) == me) continue;  // the caller
         if (s->daemon.load(std::memory_order_relaxed) || s->finished) continue;
         wait_for.push_back(s->shared_from_this());
       }
@@ -262,28 +286,31 @@ void join_all_non_daemon() {
   }
 }
 
-void atfork_prepare() {
+// Lock order: hooks, registry, then each registered state's mu (normal code never holds a
+// state's mu while it takes the registry lock, nor the other way round).
+void atfork_prepare() noexcept {
   hooks().mu.lock();
-  registry().mu.lock();
+  Registry& r = registry();
+  r.mu.lock();
+  for (ThreadState* s = r.head; s; s = s->next) s->mu.lock();
 }
 
-void atfork_parent() {
-  registry().mu.unlock();
+void atfork_parent() noexcept {
+  Registry& r = registry();
+  for (ThreadState* s = r.head; s; s = s->next) s->mu.unlock();
+  r.mu.unlock();
   hooks().mu.unlock();
 }
 
-// In the child: only the calling thread exists. Idempotent (runs from pthread_atfork and
-// again from concur's own fork paths).
-void after_fork_child() {
-  tls_tid = 0;
+// In the child: only the calling thread exists. The threads that do not exist here leave
+// the registry as finished (never joined: their OS threads are not ours).
+void after_fork_child() noexcept {
   Registry& r = registry();
-  new (&r.mu) std::mutex;
-  new (&hooks().mu) std::mutex;
   ThreadState* cur = tls_state;
   if (cur == nullptr) cur = r.main;  // the forking thread becomes the (named) main thread
   for (ThreadState* s = r.head; s;) {
     ThreadState* next = s->next;
-    new (&s->mu) std::mutex;
+    s->mu.unlock();
     if (s != cur) {
       r.unlink(s);
       s->finished = true;
@@ -299,6 +326,8 @@ void after_fork_child() {
   cur->ident.store(static_cast<std::uint64_t>(pthread_self()));
   cur->native_id.store(cached_tid());
   cur->ids_ready.set();
+  r.mu.unlock();
+  hooks().mu.unlock();
 }
 
 ThreadState* current_state() {
@@ -306,7 +335,7 @@ ThreadState* current_state() {
   Registry& r = registry();
   if (ThreadState* s = tls_state) return s;
   // The main thread when the library was loaded from another thread (rare), else a dummy.
-  if (cached_tid() == ::getpid()) {
+  if (cached_tid() == concur::detail::this_process_pid()) {
     std::lock_guard g(r.mu);
     if (r.main->ident.load() == 0) {
       publish_ids(r.main);
@@ -438,10 +467,14 @@ void Thread::run() {
   if (st->target) st->target->call();
 }
 
+// Python 3.13's _DummyThread.join: a thread concur did not start cannot be waited for.
+constexpr const char* kJoinDummy = "cannot join a dummy thread";
+
 void Thread::join() {
   ThreadState* st = state_.get();
   if (!st->started.load()) throw RuntimeError("cannot join thread before it is started");
   if (st == tls_state) throw RuntimeError("cannot join current thread");
+  if (st->kind == Kind::Dummy) throw RuntimeError(kJoinDummy);
   if (st->has_handle && !st->reap_claimed.exchange(true)) {
     const int rc = ::pthread_join(st->handle, nullptr);  // one wake-up, no extra futex
     (void)rc;
@@ -454,6 +487,7 @@ bool Thread::join_until(std::chrono::steady_clock::time_point deadline) {
   ThreadState* st = state_.get();
   if (!st->started.load()) throw RuntimeError("cannot join thread before it is started");
   if (st == tls_state) throw RuntimeError("cannot join current thread");
+  if (st->kind == Kind::Dummy) throw RuntimeError(kJoinDummy);
   if (!st->done.wait(&deadline)) return false;
   // run() is over; reap the OS thread (it is past its last step, the wait is short).
   if (st->has_handle && !st->reap_claimed.exchange(true)) ::pthread_join(st->handle, nullptr);

@@ -19,6 +19,8 @@
 #include "concur/detail/cond_word.hpp"
 #include "concur/detail/runtime.hpp"
 
+#include "concur/detail/fork.hpp"
+
 namespace {
 using namespace std::chrono_literals;
 using concur::detail::BasicEvent;
@@ -148,13 +150,13 @@ TEST(BasicLock, MutualExclusionAcrossProcesses) {
 
 namespace {
 TEST(Runtime, CurrentTidIsRefreshedAfterPlainFork) {
-  const int parent_tid = concur::detail::current_tid();
+  const int parent_tid = concur::detail::this_thread_tid();
   ASSERT_EQ(parent_tid, static_cast<int>(getpid()));
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   const pid_t pid = fork();
   if (pid == 0) {
-    const int child_tid = concur::detail::current_tid();
+    const int child_tid = concur::detail::this_thread_tid();
     const int ok = (child_tid == static_cast<int>(getpid()) && child_tid != parent_tid) ? 1 : 0;
     (void)!write(fds[1], &ok, sizeof ok);
     _exit(0);

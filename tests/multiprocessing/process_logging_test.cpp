@@ -77,6 +77,38 @@ TEST(ProcessLogging, QuietByDefault) {
   EXPECT_EQ(pipe.read_all(), "");  // NOTSET: the root's WARNING level hides lifecycle records
 }
 
+// Python's multiprocessing logger has propagate = 0 and no handler until log_to_stderr():
+// the root's basicConfig(level=DEBUG) alone prints no lifecycle record (before: five per
+// child). Warnings still reach the root's stream (Python's last-resort handler).
+TEST(ProcessLogging, RootLevelDoesNotTurnLifecycleRecordsOn) {
+  Pipe pipe;
+  mp::get_logger().set_stream(-1);  // undo other tests' log_to_stderr(): the root's fd,
+  mp::get_logger().set_format("");  // the root's pattern, no level of its own
+  mp::get_logger().set_level(logging::Level::NOTSET);
+  logging::basic_config(
+      {.level = logging::Level::DEBUG, .format = "{name}:{message}", .stream = pipe.w});
+  mp::Process p([] {});
+  p.start();
+  p.join();
+  logging::Logger& lg = mp::get_logger();
+  EXPECT_FALSE(lg.propagate());
+  EXPECT_FALSE(lg.is_enabled_for(logging::Level::INFO));
+  lg.warning("a warning");
+  logging::get_logger("other").debug("other logger follows the root");
+  // A level set on the multiprocessing logger itself turns the records on.
+  lg.set_level(logging::Level::DEBUG);
+  mp::Process q({.name = "q"}, [] {});
+  q.start();
+  q.join();
+  lg.set_level(logging::Level::NOTSET);
+  logging::basic_config({});
+  const auto got = lines(pipe.read_all());
+  ASSERT_GE(got.size(), 3u);
+  EXPECT_EQ(got[0], "multiprocessing:a warning");
+  EXPECT_EQ(got[1], "other:other logger follows the root");
+  EXPECT_EQ(got[2].rfind("multiprocessing:started process q", 0), 0u) << got[2];
+}
+
 // At exit: Python's util._exit_function records, daemons terminated before the joins.
 TEST(ProcessLogging, AtExitRecords) {
   Pipe pipe;

@@ -1,8 +1,7 @@
 // concur-test: labels=no_tsan
 // Processes and threads together. no_tsan: these tests fork while another thread of the
 // test program is running (the multi-threaded-parent case ThreadSanitizer cannot follow),
-// or run threads in a forked child whose thread registry was rebuilt after fork (the
-// threading module re-creates its locks in the child, which TSan reads as a double lock).
+// or run threads in a forked child whose thread registry was rebuilt after fork.
 // They also skip themselves under TSan, in case the label does not reach CTest.
 #include <unistd.h>
 

@@ -4,8 +4,6 @@
 // ~Thread of a running thread, and behaviour at exit (ThreadJoinOnShutdown) checked in a
 // re-executed copy of this binary.
 // concur-test: timeout=60
-#include "concur/threading.hpp"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -15,14 +13,16 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../helpers/run_self.hpp"
+#include "concur/multiprocessing.hpp"
+#include "concur/threading.hpp"
 
 namespace {
 using namespace std::chrono_literals;
@@ -635,6 +635,32 @@ TEST(ThreadChild, Body) {
     t.start();
     say("calling exit\n");
     std::exit(3);
+  } else if (mode == "exit_from_thread" || mode == "mp_exit_from_thread") {
+    // std::exit (or mp::exit) called on a non-main concur thread: the exit join must not
+    // wait for the calling thread itself, and still joins the other non-daemon threads.
+    static th::Thread other([] {
+      std::this_thread::sleep_for(100ms);
+      say("end of other\n");
+    });
+    other.start();
+    const bool use_mp = mode == "mp_exit_from_thread";
+    static th::Thread exiter([use_mp] {
+      say("exiting from a thread\n");
+      if (use_mp) concur::multiprocessing::exit(5);
+      std::exit(4);
+    });
+    exiter.start();
+    for (;;) ::pause();  // main never returns: the thread's exit ends the program
+  } else if (mode == "join_main") {
+    // CPython: a non-daemon thread joining the main thread is released once main has
+    // returned and the exit join started: "end of main", then "end of thread".
+    static th::Thread t([] {
+      th::main_thread().join();
+      say("end of thread\n");
+    });
+    t.start();
+    std::this_thread::sleep_for(50ms);
+    say("end of main\n");
   } else if (mode == "spawns_more") {
     // A non-daemon thread started while the exit join is already waiting is joined too.
     static th::Thread t([] {
@@ -651,16 +677,23 @@ TEST(ThreadChild, Body) {
   }
 }
 
-TEST(ThreadJoinOnShutdown, NonDaemonThreadStillRunsAfterMainEnds) {
-  auto r = concur_test::run_self("ThreadChild.Body", "CONCUR_THREAD_CHILD=join_on_shutdown");
+// Runs a ThreadChild mode that must exit 0 and print "end of main" before "end of thread";
+// returns the output and where "end of thread" is.
+std::pair<std::string, std::size_t> run_main_then_thread(const char* mode) {
+  auto r = concur_test::run_self("ThreadChild.Body", std::string("CONCUR_THREAD_CHILD=") + mode);
   EXPECT_EQ(r.exit_code(), 0) << r.output;
   const auto a = r.output.find("end of main");
   const auto b = r.output.find("end of thread");
-  ASSERT_NE(a, std::string::npos) << r.output;
-  ASSERT_NE(b, std::string::npos) << r.output;
-  EXPECT_LT(a, b);
+  EXPECT_NE(a, std::string::npos) << r.output;
+  EXPECT_NE(b, std::string::npos) << r.output;
+  EXPECT_LT(a, b) << r.output;
+  return {r.output, b};
+}
+
+TEST(ThreadJoinOnShutdown, NonDaemonThreadStillRunsAfterMainEnds) {
+  const auto [out, b] = run_main_then_thread("join_on_shutdown");
   // the thread ended after gtest had finished main's work
-  EXPECT_LT(r.output.find("PASSED"), b) << r.output;
+  EXPECT_LT(out.find("PASSED"), b) << out;
 }
 
 TEST(ThreadJoinOnShutdown, DroppedThreadObjectIsStillJoined) {
@@ -681,6 +714,45 @@ TEST(ThreadJoinOnShutdown, ExitCallJoinsToo) {
   EXPECT_EQ(r.exit_code(), 3) << r.output;
   EXPECT_LT(r.output.find("calling exit"), r.output.find("end of thread")) << r.output;
   EXPECT_NE(r.output.find("end of thread"), std::string::npos) << r.output;
+}
+
+TEST(ThreadJoinOnShutdown, ExitFromANonMainThread) {
+  auto r = concur_test::run_self("ThreadChild.Body", "CONCUR_THREAD_CHILD=exit_from_thread");
+  EXPECT_EQ(r.exit_code(), 4) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("exiting from a thread"));
+  EXPECT_THAT(r.output, HasSubstr("end of other"));
+}
+
+TEST(ThreadJoinOnShutdown, MpExitFromANonMainThread) {
+  auto r = concur_test::run_self("ThreadChild.Body", "CONCUR_THREAD_CHILD=mp_exit_from_thread");
+  EXPECT_EQ(r.exit_code(), 5) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("end of other"));
+}
+
+TEST(ThreadJoinOnShutdown, ThreadJoiningMainEndsAfterMain) {
+  (void)run_main_then_thread("join_main");
+}
+
+// Python 3.13: joining a _DummyThread raises RuntimeError("cannot join a dummy thread")
+// (3.11 asserted). Before: join() blocked until the foreign thread ended.
+TEST(ThreadDummy, JoinRaisesInsteadOfBlocking) {
+  std::atomic<th::Thread*> dummy{nullptr};
+  th::Event release;
+  std::thread foreign([&] {
+    dummy.store(&th::current_thread());
+    (void)release.wait(5s);
+  });
+  while (dummy.load() == nullptr) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(dummy.load()->is_alive());
+  try {
+    dummy.load()->join();
+    ADD_FAILURE() << "join() of a dummy thread returned";
+  } catch (const concur::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "cannot join a dummy thread");
+  }
+  EXPECT_THROW((void)dummy.load()->join(10ms), concur::RuntimeError);
+  release.set();
+  foreign.join();
 }
 
 TEST(ThreadJoinOnShutdown, ThreadsStartedDuringShutdownAreJoined) {

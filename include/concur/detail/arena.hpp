@@ -10,7 +10,7 @@
 // and its neighbour; a contended line costs ~0.18 µs per hand-off here).
 //
 // Ownership is per process: a process allocates only from chunks it mapped itself. After
-// fork the child forgets the parent's current chunk and free lists (pthread_atfork), so
+// fork the child forgets the parent's current chunk and free lists (detail/fork.hpp), so
 // parent and child can never hand out the same bytes twice. The objects themselves are
 // shared: handles are std::shared_ptr whose deleter frees the block only in the process
 // that allocated it, and only if no fork happened since the allocation — a child forked
@@ -32,6 +32,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "concur/detail/fork.hpp"
+
 namespace concur::detail {
 
 inline constexpr std::size_t kArenaAlign = 64;
@@ -44,16 +46,11 @@ void* shared_alloc(std::size_t size);
 // Returns a block to the arena (see the reuse rule in the banner). Only the allocating
 // process may call it; never throws.
 void shared_free(void* p, std::size_t size, unsigned long fork_generation) noexcept;
-// How many forks (through fork(), i.e. with pthread_atfork handlers) this process did.
-unsigned long fork_generation() noexcept;
 // Statistics for tests: chunks mapped, large mappings live, small blocks on free lists.
 struct ArenaStats {
   std::size_t chunks = 0, large = 0, free_blocks = 0;
 };
 ArenaStats arena_stats();
-
-// getpid(), cached per process (refreshed after fork).
-int current_pid_cached() noexcept;
 
 // shared_free for a block with a RobustLock at offset `lock_at`: the block is reused only
 // once the lock's node is in no live thread's robust list (robust_retire, robust_lock.hpp).
@@ -64,10 +61,10 @@ void shared_free_robust(void* p, std::size_t lock_at, std::size_t size,
 struct ArenaDeleter {
   std::size_t bytes;
   unsigned long gen;
-  int pid;
+  pid_t pid;
   std::ptrdiff_t robust_at = -1;  // offset of a RobustLock in the block, -1 if none
   void operator()(void* p) const noexcept {
-    if (!p || pid != current_pid_cached()) return;
+    if (!p || pid != this_process_pid()) return;
     if (robust_at >= 0)
       shared_free_robust(p, static_cast<std::size_t>(robust_at), bytes, gen);
     else
@@ -83,7 +80,7 @@ std::shared_ptr<T> make_shared_object(std::size_t bytes, A&&... args) {
   static_assert(std::is_trivially_destructible_v<T>, "arena objects are never destroyed");
   if (bytes < sizeof(T)) bytes = sizeof(T);
   void* mem = shared_alloc(bytes);
-  const unsigned long gen = fork_generation();
+  const unsigned long gen = fork_epoch();
   T* obj;
   try {
     obj = ::new (mem) T(std::forward<A>(args)...);
@@ -94,7 +91,7 @@ std::shared_ptr<T> make_shared_object(std::size_t bytes, A&&... args) {
   std::ptrdiff_t robust_at = -1;  // T declares where its RobustLock is: kRobustLockAt
   if constexpr (requires { T::kRobustLockAt; })
     robust_at = static_cast<std::ptrdiff_t>(T::kRobustLockAt);
-  return std::shared_ptr<T>(obj, ArenaDeleter{bytes, gen, current_pid_cached(), robust_at});
+  return std::shared_ptr<T>(obj, ArenaDeleter{bytes, gen, this_process_pid(), robust_at});
 }
 
 }  // namespace concur::detail

@@ -1,12 +1,16 @@
 // concur/detail/rlock.hpp — BasicRLock<S>: a reentrant, owner-checked lock on BasicLock.
 //
 // Defines the algorithm behind threading::RLock and (in MAP_SHARED memory, Scope::Shared)
-// multiprocessing::RLock. The owner is the kernel thread id, which is unique across
-// every process of the pid namespace, so the same word identifies an owner
-// in another process too. Like BasicLock it is standard layout, pointer-free and trivially
-// destructible; all-zero memory is a valid unlocked BasicRLock. The owner id comes from
-// rlock_owner_id() (src/detail/rlock.cpp), which — unlike a plain gettid() cache — is
-// refreshed in the child of every fork(), also forks not made by concur.
+// multiprocessing::RLock. The owner id (owner_id() below, from detail/fork.hpp):
+// * Scope::Shared (mp::RLock): the kernel thread id, unique across every process of the pid
+//   namespace, so the same word identifies an owner in another process too; refreshed in
+//   the child of every fork, so a child never mistakes itself for its parent's thread
+//   (Python: the child's copy of a multiprocessing RLock is not owned).
+// * Scope::Private (threading::RLock): the thread's process-local serial, which the forking
+//   thread keeps in the child, so an RLock held by the forking thread is still owned by
+//   the child's only thread (Python: the child owns it, acquire and release work).
+// Like BasicLock it is standard layout, pointer-free and trivially destructible; all-zero
+// memory is a valid unlocked BasicRLock.
 //
 // Lifetime: the object must outlive every thread (process) using it; it does not notice a
 // dead owner (the shm helper's robust variant does).
@@ -22,13 +26,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "concur/detail/fork.hpp"
 #include "concur/detail/futex.hpp"
 
 namespace concur::detail {
-
-// The calling thread's kernel tid (never 0), cached per thread and reset in a forked child.
-// Never blocks; one TLS read after the first call.
-int rlock_owner_id() noexcept;
 
 template <Scope S>
 class BasicRLock {
@@ -39,7 +40,7 @@ class BasicRLock {
 
   // Takes the lock (or one more level of it, for the owner). Never blocks.
   bool try_lock() noexcept {
-    const int me = rlock_owner_id();
+    const int me = owner_id();
     if (owner_.load(std::memory_order_relaxed) == me) {
       ++count_;
       return true;
@@ -50,7 +51,7 @@ class BasicRLock {
   }
   // Blocks until the lock (or one more level of it) is held.
   void lock() noexcept {
-    const int me = rlock_owner_id();
+    const int me = owner_id();
     if (owner_.load(std::memory_order_relaxed) == me) {
       ++count_;
       return;
@@ -60,7 +61,7 @@ class BasicRLock {
   }
   // Like lock(), giving up at `deadline`; false on timeout (nothing changed).
   bool lock_until(Clock::time_point deadline) noexcept {
-    const int me = rlock_owner_id();
+    const int me = owner_id();
     if (owner_.load(std::memory_order_relaxed) == me) {
       ++count_;
       return true;
@@ -80,9 +81,7 @@ class BasicRLock {
     return true;
   }
   // True when the calling thread holds the lock (Python's RLock._is_owned()).
-  bool is_owned() const noexcept {
-    return owner_.load(std::memory_order_relaxed) == rlock_owner_id();
-  }
+  bool is_owned() const noexcept { return owner_.load(std::memory_order_relaxed) == owner_id(); }
   // True when some thread holds the lock (a snapshot).
   bool locked() const noexcept { return lock_.locked(); }
   // Recursion depth held by the caller; 0 when the caller is not the owner.
@@ -100,17 +99,24 @@ class BasicRLock {
   // Re-takes the lock, blocking, with the depth release_save() returned.
   void acquire_restore(std::uint32_t saved) noexcept {
     lock_.lock();
-    own(rlock_owner_id(), saved);
+    own(owner_id(), saved);
   }
 
  private:
+  // Never 0; one TLS read after the first call (see the banner).
+  static int owner_id() noexcept {
+    if constexpr (S == Scope::Shared)
+      return this_thread_tid();
+    else
+      return static_cast<int>(this_thread_serial());
+  }
   void own(int me, std::uint32_t count) noexcept {
     count_ = count;
     owner_.store(me, std::memory_order_relaxed);
   }
 
   BasicLock<S> lock_;
-  std::atomic<int> owner_{0};   // kernel tid of the owner, 0 = none
+  std::atomic<int> owner_{0};   // owner_id() of the owner, 0 = none
   std::uint32_t count_ = 0;     // recursion depth; owner-only
 };
 

@@ -7,8 +7,7 @@
 //   leaves through _exit (concur's children always do).
 // * Process identity: the name logging prints as {process} ("MainProcess" until the
 //   multiprocessing module renames a child).
-// * Fork hooks: code that must repair state in a forked child registers here; the
-//   multiprocessing module calls run_after_fork_in_child() right after fork().
+// * Fork handling is not here: see concur/detail/fork.hpp (one protocol for every fork).
 //
 // Thread-safety: every function here may be called from any thread.
 #pragma once
@@ -30,16 +29,8 @@ void register_exit_hook(int priority, void (*fn)());
 // Runs the registered exit hooks now, once; later calls (and the atexit handler) do nothing.
 void run_exit_hooks();
 
-// Registers fn to run in the child right after a fork done by concur (in registration order).
-void register_after_fork_child(void (*fn)());
-// Called by concur's fork paths in the child, before any user code runs.
-void run_after_fork_in_child();
-
 // The current process's name as logging shows it: "MainProcess" unless renamed.
 std::string current_process_name();
 void set_current_process_name(std::string name);
-
-// Kernel thread id of the calling thread (cached per thread, refreshed after fork).
-int current_tid() noexcept;
 
 }  // namespace concur::detail

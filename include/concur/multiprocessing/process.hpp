@@ -14,10 +14,11 @@
 //   never a SIGCHLD handler, so other code's children are left alone.
 //
 // Start method fork (the only one so far): start() flushes std::cout/std::cerr/std::clog
-// and every stdio FILE, then fork()s. The child resets concur's runtime state
-// (detail::run_after_fork_in_child), takes its name, runs run(), runs concur's own exit
-// hooks for the state it created itself (the non-daemon threads it started, its own
-// children — what Python's _bootstrap does with threading._shutdown and
+// and stdio's stdout/stderr (as Python flushes sys.stdout/sys.stderr; a stream whose lock
+// another thread holds is skipped, never waited for), then fork()s. The fork protocol
+// (detail/fork.hpp) repairs concur's runtime state in the child, which takes its name,
+// runs run(), runs concur's own exit hooks for the state it created itself (the non-daemon threads
+// it started, its own children — what Python's _bootstrap does with threading._shutdown and
 // util._exit_function), flushes, and leaves with _exit: the parent's static destructors
 // and std::atexit handlers never run in a child. As with any fork of a multi-threaded
 // program, only the forking thread exists in the child (cpython#84559): a child must not

@@ -23,10 +23,13 @@
 //
 // Exit: non-daemon threads started by concur are joined when main returns or exit() is
 // called (an exit hook at detail::kExitJoinThreads); daemon threads are not waited for and
-// keep running until the process ends, as in Python.
+// keep running until the process ends, as in Python. exit() may be called from any thread
+// (the calling thread is not waited for); once the main thread exits it counts as ended,
+// so a thread joining main_thread() is released. A foreign thread's stand-in (a
+// _DummyThread) cannot be joined: RuntimeError("cannot join a dummy thread").
 //
-// Fork: in a child created by fork() (concur's own fork paths and plain fork(): a
-// pthread_atfork handler is installed too), only the forking thread survives; it becomes
+// Fork: in a child created by fork() (concur's own fork paths and plain fork(): the fork
+// protocol of detail/fork.hpp runs for both), only the forking thread survives; it becomes
 // the main thread, every other thread is marked stopped (joins return at once), as
 // Python's threading._after_fork does.
 //
