@@ -46,7 +46,7 @@ std::string exception_what(const std::exception_ptr& e) {
 }  // namespace
 
 std::string type_name(const std::type_info& t) {
-  std::string n = demangle(t.name());
+  std::string n = concur::detail::demangle(t.name());
   // The one alias every reader knows; the rest stay as the compiler spells them.
   static const std::string kString =
       "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
