@@ -98,6 +98,42 @@ void throw_if_same(E&& e, const ExceptionInfo& info) {
   if (info.what == e.what()) throw std::forward<E>(e);
 }
 
+// The text a py_repr() literal stands for ('...' or "..." with \\ \' \" \n \r \t \xNN
+// escapes); nullopt for anything else. Only a candidate: the caller rebuilds the error and
+// compares its what() with the original, so an escape this does not know costs a fallback
+// to RemoteError, never a wrong message.
+std::optional<std::string> py_unrepr(std::string_view r) {
+  if (r.size() < 2 || (r.front() != '\'' && r.front() != '"') || r.back() != r.front())
+    return std::nullopt;
+  r = r.substr(1, r.size() - 2);
+  std::string out;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (r[i] != '\\') {
+      out += r[i];
+      continue;
+    }
+    if (++i == r.size()) return std::nullopt;
+    switch (r[i]) {
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case '\\': case '\'': case '"': out += r[i]; break;
+      case 'x': {
+        if (i + 2 >= r.size()) return std::nullopt;
+        unsigned v = 0;
+        const char* first = r.data() + i + 1;
+        const auto [end, ec] = std::from_chars(first, first + 2, v, 16);
+        if (ec != std::errc() || end != first + 2) return std::nullopt;
+        out += static_cast<char>(v);
+        i += 2;
+        break;
+      }
+      default: return std::nullopt;
+    }
+  }
+  return out;
+}
+
 // OSError's what() is "[Errno N] <strerror(N)>" with ": '<context>'" when there is one.
 template <class E>
 void rethrow_os_error(const ExceptionInfo& info) {
@@ -110,8 +146,10 @@ void rethrow_os_error(const ExceptionInfo& info) {
   const std::string head = std::string(w.substr(0, close + 1)) + " " + std::strerror(*err);
   std::string context;
   if (w.size() > head.size()) {
-    if (w.substr(0, head.size() + 3) != head + ": '" || w.back() != '\'') return;
-    context = std::string(w.substr(head.size() + 3, w.size() - head.size() - 4));
+    if (w.substr(0, head.size() + 2) != head + ": ") return;
+    const auto ctx = py_unrepr(w.substr(head.size() + 2));
+    if (!ctx) return;
+    context = *ctx;
   }
   if constexpr (std::is_same_v<E, OSError>)
     throw_if_same(OSError(*err, context), info);
