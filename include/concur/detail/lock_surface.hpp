@@ -26,17 +26,18 @@ template <class Core, NegativeTimeout Neg>
 class LockSurface {
   static constexpr bool kNoexceptLock = noexcept(std::declval<Core&>().lock());
   static constexpr bool kNoexceptTry = noexcept(std::declval<Core&>().try_lock());
+  static constexpr bool kNoexceptAcquire = kNoexceptLock && kNoexceptTry;
 
  public:
   template <class... A>
-    requires std::is_constructible_v<Core, A...>
+  requires std::is_constructible_v<Core, A...>
   explicit LockSurface(A&&... core_args) : lock_(std::forward<A>(core_args)...) {}
   LockSurface(const LockSurface&) = default;
   LockSurface& operator=(const LockSurface&) = default;
 
   // acquire(): blocks until held (for an RLock: one more level if the caller owns it),
   // returns true. acquire(false): takes the lock only if free (RLock: or already owned).
-  bool acquire(bool blocking = true) noexcept(kNoexceptLock && kNoexceptTry) {
+  bool acquire(bool blocking = true) noexcept(kNoexceptAcquire) {
     if (!blocking) return lock_.try_lock();
     lock_.lock();
     return true;
