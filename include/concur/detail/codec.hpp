@@ -689,14 +689,14 @@ void SaveArchive<Derived>::put(const T& v) {
     put(v.first);
     put(v.second);
   } else if constexpr (is_spec_v<T, std::tuple>) {
-    std::apply([this](const auto&... e) { (put(e), ...); }, v);
+    std::apply([&](const auto&... e) { (put(e), ...); }, v);
   } else if constexpr (is_spec_v<T, std::optional>) {
     flag(v.has_value());
     if (v) put(*v);
   } else if constexpr (is_spec_v<T, std::variant>) {
     if (v.valueless_by_exception()) throw_valueless();
     out.scalar(static_cast<std::uint32_t>(v.index()));
-    std::visit([this](const auto& a) { put(a); }, v);
+    std::visit([&](const auto& a) { put(a); }, v);
   } else if constexpr (user_v<T>) {
     if (++depth_ > kMaxDepth) throw_too_deep(false);
     save_user(out, v);
@@ -812,7 +812,7 @@ void ReadArchive::get(T& v) {
     get(v.first);
     get(v.second);
   } else if constexpr (is_spec_v<T, std::tuple>) {
-    std::apply([this](auto&... e) { (get(e), ...); }, v);
+    std::apply([&](auto&... e) { (get(e), ...); }, v);
   } else if constexpr (is_spec_v<T, std::optional>) {
     if (boolean("optional flag")) {
       v.emplace(make<typename T::value_type>());
