@@ -414,6 +414,8 @@ constexpr std::size_t min_size() {
     return 4;
   else if constexpr (std_array<T>::value)
     return std_array<T>::size * min_size<typename std_array<T>::element>();
+  else if constexpr (std::is_array_v<T>)
+    return std::extent_v<T> * min_size<std::remove_extent_t<T>>();
   else if constexpr (is_spec_v<T, std::pair>)
     return min_size<typename T::first_type>() + min_size<typename T::second_type>();
   else if constexpr (is_spec_v<T, std::tuple>)
@@ -681,20 +683,20 @@ void SaveArchive<Derived>::put(const T& v) {
   } else if constexpr (map_v<T>) {
     out.scalar(static_cast<std::uint64_t>(v.size()));
     for (const auto& [k, m] : v) put_element(k, m);
-  } else if constexpr (std_array<T>::value) {
+  } else if constexpr (std_array<T>::value || std::is_array_v<T>) {
     for (const auto& e : v) put(e);
   } else if constexpr (is_spec_v<T, std::pair>) {
     put(v.first);
     put(v.second);
   } else if constexpr (is_spec_v<T, std::tuple>) {
-    std::apply([this](const auto&... e) { (put(e), ...); }, v);
+    std::apply([&](const auto&... e) { (put(e), ...); }, v);
   } else if constexpr (is_spec_v<T, std::optional>) {
     flag(v.has_value());
     if (v) put(*v);
   } else if constexpr (is_spec_v<T, std::variant>) {
     if (v.valueless_by_exception()) throw_valueless();
     out.scalar(static_cast<std::uint32_t>(v.index()));
-    std::visit([this](const auto& a) { put(a); }, v);
+    std::visit([&](const auto& a) { put(a); }, v);
   } else if constexpr (user_v<T>) {
     if (++depth_ > kMaxDepth) throw_too_deep(false);
     save_user(out, v);
@@ -804,13 +806,13 @@ void ReadArchive::get(T& v) {
       if constexpr (!multi_v<T>)
         if (v.size() == before) throw_duplicate();
     }
-  } else if constexpr (std_array<T>::value) {
+  } else if constexpr (std_array<T>::value || std::is_array_v<T>) {
     for (auto& e : v) get(e);
   } else if constexpr (is_spec_v<T, std::pair>) {
     get(v.first);
     get(v.second);
   } else if constexpr (is_spec_v<T, std::tuple>) {
-    std::apply([this](auto&... e) { (get(e), ...); }, v);
+    std::apply([&](auto&... e) { (get(e), ...); }, v);
   } else if constexpr (is_spec_v<T, std::optional>) {
     if (boolean("optional flag")) {
       v.emplace(make<typename T::value_type>());
