@@ -4,6 +4,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <any>
 #include <cerrno>
 #include <charconv>
@@ -170,6 +171,13 @@ class Registry {
     const auto it = table_.find(type);
     return it == table_.end() ? nullptr : it->second;
   }
+  std::vector<std::string> names() {
+    std::lock_guard g(mu_);
+    std::vector<std::string> out;
+    for (const auto& [name, f] : table_) out.push_back(name);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
   void set(std::string type, Rethrower f) {
     std::lock_guard g(mu_);
     table_[std::move(type)] = f;
@@ -202,6 +210,10 @@ Registry& registry() {
 
 void register_exception(std::string type, Rethrower thrower) {
   registry().set(std::move(type), thrower);
+}
+
+std::vector<std::string> registered_exception_types() {
+  return registry().names();
 }
 
 void rethrow(const ExceptionInfo& info) {

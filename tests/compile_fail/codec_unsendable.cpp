@@ -46,3 +46,6 @@ struct ConstMember {
 };
 // expect: a const member cannot be loaded
 void const_member(std::span<const std::byte> m) { (void)codec::decode<ConstMember>(m); }
+
+// expect: name the value type, without const, volatile or &
+void const_type(std::span<const std::byte> m) { (void)codec::decode<const int>(m); }

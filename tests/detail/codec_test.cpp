@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <limits>
 #include <list>
 #include <map>
+#include <new>
 #include <random>
 #include <set>
 #include <sstream>
@@ -24,6 +27,27 @@
 #include <vector>
 
 #include "../helpers/codec_types.hpp"
+
+// Counts allocations made while `counting` is set (EncodeToNeverAllocates).
+namespace {
+thread_local bool counting = false;
+thread_local int allocations = 0;
+}  // namespace
+// g++ 12 reports free() of operator new's memory where it inlines these (-Wmismatched-new-
+// delete); here they are a matched pair by construction.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(std::size_t n) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace {
 namespace codec = concur::detail::codec;
@@ -302,6 +326,54 @@ void load(A& ar, FreeSplit& f) {
   f.a -= 1;
 }
 
+// cereal's versioned forms: serialize(ar, version), member and free; version is 0.
+struct Versioned {
+  int a = 0;
+  std::uint32_t seen = 99;
+  template <class A>
+  void serialize(A& ar, const std::uint32_t version) {
+    seen = version;
+    ar(a);
+  }
+};
+struct FreeVersioned {
+  std::string s;
+};
+template <class A>
+void serialize(A& ar, FreeVersioned& f, const std::uint32_t) {
+  ar(f.s);
+}
+
+TEST(Codec, CerealVersionedSerialize) {
+  const Versioned got = round_trip(Versioned{5, 99});
+  EXPECT_EQ(got.a, 5);
+  EXPECT_EQ(got.seen, 0u);
+  EXPECT_EQ(round_trip(FreeVersioned{"v"}).s, "v");
+  EXPECT_EQ(codec::encoded_size(Versioned{}), 8u + 4u);
+}
+
+// C arrays as members (cereal sends them too): raw ones as bytes, others element-wise.
+struct WithArrays {
+  int raw[3] = {};
+  std::string names[2];
+  template <class A>
+  void serialize(A& ar) {
+    ar(raw, names);
+  }
+};
+
+TEST(Codec, CArrayMembers) {
+  WithArrays w;
+  w.raw[0] = 1;
+  w.raw[2] = 3;
+  w.names[1] = "second";
+  const WithArrays got = round_trip(w);
+  EXPECT_EQ(got.raw[2], 3);
+  EXPECT_EQ(got.names[0], "");
+  EXPECT_EQ(got.names[1], "second");
+  EXPECT_EQ(codec::encoded_size(w), 8u + 12u + 8u + 8u + 6u);
+}
+
 TEST(Codec, SaveLoadAndPrivateSerialize) {
   EXPECT_EQ(round_trip(Split(21)).value(), 21);
   const Bytes m = enc(Split(21));
@@ -331,6 +403,64 @@ TEST(Codec, EmptyElements) {
   m.back() = std::byte{1};  // pad bytes are 0
   EXPECT_THROW((void)codec::decode<std::vector<Empty>>(m), DecodeError);
 }
+
+TEST(Codec, EncodeToNeverAllocates) {
+  Shape s;
+  s.label = std::string(100, 'l');
+  s.points.assign(50, Point{1, 2});
+  for (int i = 0; i < 20; ++i) s.records["key" + std::to_string(i)] = Record{i, 1.0, "r"};
+  s.extra = std::variant<int, std::string>(std::string(40, 'e'));
+  const std::vector<std::int32_t> ints(1024, 7);
+  std::vector<std::byte> buf(codec::encoded_size(s) + codec::encoded_size(ints));
+  counting = true;  // the counter sees allocations: encode() into a vector is one
+  allocations = 0;
+  std::vector<std::byte> grown;
+  codec::encode(ints, grown);
+  counting = false;
+  EXPECT_EQ(allocations, 1);
+  counting = true;
+  allocations = 0;
+  const std::size_t n = codec::encoded_size(s);
+  codec::encode_to(s, buf.data());
+  codec::encode_to(ints, buf.data() + n);
+  counting = false;
+  EXPECT_EQ(allocations, 0);
+  EXPECT_EQ(codec::decode<Shape>(std::span(buf.data(), n)), s);
+  // decode_into a vector with the capacity allocates nothing either.
+  std::vector<std::int32_t> out;
+  out.reserve(1024);
+  counting = true;
+  codec::decode_into(std::span(buf).subspan(n), out);
+  counting = false;
+  EXPECT_EQ(allocations, 0);
+  EXPECT_EQ(out, ints);
+}
+
+TEST(Codec, ChronoAndOtherTriviallyCopyableStdTypes) {
+  using namespace std::chrono;
+  expect_round_trip(milliseconds(1500));
+  expect_round_trip(steady_clock::time_point(nanoseconds(123456789)));
+  expect_round_trip(std::vector<seconds>{seconds(1), seconds(2)});
+  EXPECT_TRUE(codec::is_raw_v<nanoseconds>);
+  EXPECT_FALSE(codec::is_raw_v<std::string>);
+  EXPECT_FALSE(codec::is_raw_v<int*>);
+  EXPECT_FALSE(codec::Sendable<int*>);
+  EXPECT_FALSE(codec::Sendable<std::string_view>);
+  EXPECT_FALSE(codec::Sendable<std::span<const int>>);
+  EXPECT_FALSE(codec::Sendable<std::vector<const char*>>);
+  EXPECT_TRUE((codec::Sendable<std::map<std::string, std::vector<std::optional<Shape>>>>));
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+// The tag scheme is a wire format: programs built from different versions of concur must
+// keep agreeing. Changing it must be deliberate (bump "concur.codec.v1").
+TEST(Codec, TagSchemeIsStable) {
+  // FNV-1a-64 of "concur.codec.v1 int 4" (python3 computes the same).
+  EXPECT_EQ(codec::type_name<std::int32_t>(), "int");
+  EXPECT_EQ(codec::type_tag<std::int32_t>(), 0xbeb266d6c859c077ull);
+  EXPECT_EQ(codec::type_tag<std::vector<std::string>>(), 0xd9452c1d2a1a1cdeull);
+}
+#endif
 
 TEST(Codec, TypeMismatchIsTypeError) {
   const Bytes m = enc(std::int32_t{1});

@@ -7,9 +7,12 @@
 
 #include <any>
 #include <cerrno>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <regex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
@@ -195,6 +198,27 @@ TEST(ExceptionTransport, AWhatThatCannotBeRecreatedFallsBackToRemoteError) {
   EXPECT_THROW(rethrow({"concur::subprocess::CalledProcessError", "x", {}}), concur::RemoteError);
   EXPECT_THROW(rethrow({"concur::subprocess::CalledProcessError", "x", {"1", "", ""}}),
                concur::RemoteError);
+}
+
+// Every exception class declared in errors.hpp is known to rethrow() (RemoteError is how
+// unknown ones arrive). Fails when an error is added there and not to the registry.
+TEST(ExceptionTransport, EveryErrorOfErrorsHppIsRegistered) {
+  std::ifstream in(std::string(CONCUR_TEST_SOURCE_DIR) + "/../include/concur/errors.hpp");
+  ASSERT_TRUE(in) << "errors.hpp not found";
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::set<std::string> known;
+  for (const std::string& q : concur::detail::registered_exception_types())
+    known.insert(concur::detail::unqualified(q));
+  const std::regex decl(R"(class\s+(\w+)\s*:\s*public)");
+  int declared = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), decl); it != std::sregex_iterator();
+       ++it) {
+    const std::string name = (*it)[1];
+    ++declared;
+    if (name == "RemoteError") continue;
+    EXPECT_TRUE(known.count(name)) << name << " is not in the rethrow registry";
+  }
+  EXPECT_GE(declared, 25);
 }
 
 TEST(ExceptionTransport, Demangle) {

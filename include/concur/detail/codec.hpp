@@ -95,9 +95,9 @@ class DecodeError : public concur::ValueError {
 
 // Befriend this to keep serialize/save/load private:  friend struct concur::detail::codec::access;
 struct access {
-  template <class T, class A>
-  static auto serialize(T& t, A& a) -> decltype(t.serialize(a)) {
-    return t.serialize(a);
+  template <class T, class A, class... V>
+  static auto serialize(T& t, A& a, V... v) -> decltype(t.serialize(a, v...)) {
+    return t.serialize(a, v...);
   }
   template <class T, class A>
   static auto save(const T& t, A& a) -> decltype(t.save(a)) {
@@ -144,13 +144,14 @@ void serialize() = delete;
 void save() = delete;
 void load() = delete;
 
-template <class T, class A>
-concept member_serialize = requires(T& t, A& a) {
-  access::serialize(t, a);
+// serialize(ar) or cereal's versioned serialize(ar, version), member or free.
+template <class T, class A, class... V>
+concept member_serialize = requires(T& t, A& a, V... v) {
+  access::serialize(t, a, v...);
 };
-template <class T, class A>
-concept free_serialize = requires(T& t, A& a) {
-  serialize(a, t);
+template <class T, class A, class... V>
+concept free_serialize = requires(T& t, A& a, V... v) {
+  serialize(a, t, v...);
 };
 template <class T, class A>
 concept member_save = requires(const T& t, A& a) {
@@ -169,22 +170,37 @@ concept free_load = requires(T& t, A& a) {
   load(a, t);
 };
 
-// A user type: it has serialize, or both save and load. Probed with the three archives
-// (a serialize template accepts all of them).
+template <class T, class A>
+inline constexpr bool has_serialize_v =
+    member_serialize<T, A> || member_serialize<T, A, std::uint32_t> || free_serialize<T, A> ||
+    free_serialize<T, A, std::uint32_t>;
+
+// A user type: it has serialize, or both save and load. Probed with the archives it will
+// meet (a serialize template accepts all of them).
 template <class T>
-inline constexpr bool user_v =
-    (member_serialize<T, SizeArchive> || free_serialize<T, SizeArchive> ||
-     ((member_save<T, SizeArchive> || free_save<T, SizeArchive>)&&(member_load<T, ReadArchive> ||
-                                                                   free_load<T, ReadArchive>)));
+inline constexpr bool user_v = has_serialize_v<T, SizeArchive> ||
+                               ((member_save<T, SizeArchive> ||
+                                 free_save<T, SizeArchive>)&&(member_load<T, ReadArchive> ||
+                                                              free_load<T, ReadArchive>));
+
+template <class A, class T>
+void call_serialize(A& a, T& v) {
+  constexpr std::uint32_t kVersion = 0;  // cereal's class version without CEREAL_CLASS_VERSION
+  if constexpr (member_serialize<T, A>)
+    access::serialize(v, a);
+  else if constexpr (member_serialize<T, A, std::uint32_t>)
+    access::serialize(v, a, kVersion);
+  else if constexpr (free_serialize<T, A>)
+    serialize(a, v);
+  else
+    serialize(a, v, kVersion);
+}
 
 // Runs the user's serialize/save (encoding) or serialize/load (decoding) with archive a.
 template <class A, class T>
 void save_user(A& a, const T& v) {
-  T& m = const_cast<T&>(v);  // cereal's convention: one non-const serialize for both ways
-  if constexpr (member_serialize<T, A>)
-    access::serialize(m, a);
-  else if constexpr (free_serialize<T, A>)
-    serialize(a, m);
+  if constexpr (has_serialize_v<T, A>)
+    call_serialize(a, const_cast<T&>(v));  // cereal's convention: one non-const serialize
   else if constexpr (member_save<T, A>)
     access::save(v, a);
   else
@@ -192,10 +208,8 @@ void save_user(A& a, const T& v) {
 }
 template <class A, class T>
 void load_user(A& a, T& v) {
-  if constexpr (member_serialize<T, A>)
-    access::serialize(v, a);
-  else if constexpr (free_serialize<T, A>)
-    serialize(a, v);
+  if constexpr (has_serialize_v<T, A>)
+    call_serialize(a, v);
   else if constexpr (member_load<T, A>)
     access::load(v, a);
   else
@@ -400,6 +414,8 @@ constexpr std::size_t min_size() {
     return 4;
   else if constexpr (std_array<T>::value)
     return std_array<T>::size * min_size<typename std_array<T>::element>();
+  else if constexpr (std::is_array_v<T>)
+    return std::extent_v<T> * min_size<std::remove_extent_t<T>>();
   else if constexpr (is_spec_v<T, std::pair>)
     return min_size<typename T::first_type>() + min_size<typename T::second_type>();
   else if constexpr (is_spec_v<T, std::tuple>)
@@ -426,7 +442,9 @@ namespace impl {
 template <class T>
 constexpr void diagnose() {
   if constexpr (std::is_reference_v<T> || std::is_const_v<T> || std::is_volatile_v<T>) {
-    diagnose<std::remove_cvref_t<T>>();
+    static_assert(dependent_false<T>,
+                  "concur codec: name the value type, without const, volatile or &: "
+                  "decode<T>, not decode<const T>.");
   } else if constexpr (std::is_pointer_v<T> || std::is_null_pointer_v<T>) {
     static_assert(dependent_false<T>,
                   "concur codec: a raw pointer cannot be sent: its address means nothing in "
@@ -665,20 +683,20 @@ void SaveArchive<Derived>::put(const T& v) {
   } else if constexpr (map_v<T>) {
     out.scalar(static_cast<std::uint64_t>(v.size()));
     for (const auto& [k, m] : v) put_element(k, m);
-  } else if constexpr (std_array<T>::value) {
+  } else if constexpr (std_array<T>::value || std::is_array_v<T>) {
     for (const auto& e : v) put(e);
   } else if constexpr (is_spec_v<T, std::pair>) {
     put(v.first);
     put(v.second);
   } else if constexpr (is_spec_v<T, std::tuple>) {
-    std::apply([this](const auto&... e) { (put(e), ...); }, v);
+    std::apply([&](const auto&... e) { (put(e), ...); }, v);
   } else if constexpr (is_spec_v<T, std::optional>) {
     flag(v.has_value());
     if (v) put(*v);
   } else if constexpr (is_spec_v<T, std::variant>) {
     if (v.valueless_by_exception()) throw_valueless();
     out.scalar(static_cast<std::uint32_t>(v.index()));
-    std::visit([this](const auto& a) { put(a); }, v);
+    std::visit([&](const auto& a) { put(a); }, v);
   } else if constexpr (user_v<T>) {
     if (++depth_ > kMaxDepth) throw_too_deep(false);
     save_user(out, v);
@@ -788,13 +806,13 @@ void ReadArchive::get(T& v) {
       if constexpr (!multi_v<T>)
         if (v.size() == before) throw_duplicate();
     }
-  } else if constexpr (std_array<T>::value) {
+  } else if constexpr (std_array<T>::value || std::is_array_v<T>) {
     for (auto& e : v) get(e);
   } else if constexpr (is_spec_v<T, std::pair>) {
     get(v.first);
     get(v.second);
   } else if constexpr (is_spec_v<T, std::tuple>) {
-    std::apply([this](auto&... e) { (get(e), ...); }, v);
+    std::apply([&](auto&... e) { (get(e), ...); }, v);
   } else if constexpr (is_spec_v<T, std::optional>) {
     if (boolean("optional flag")) {
       v.emplace(make<typename T::value_type>());

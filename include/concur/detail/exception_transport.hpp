@@ -60,6 +60,8 @@ ExceptionInfo describe(const std::exception_ptr& e);
 // Makes rethrow() recreate E (constructible from std::string) for its type name.
 using Rethrower = void (*)(const ExceptionInfo&);
 void register_exception(std::string type, Rethrower thrower);
+// The type names rethrow() recreates (built-in and registered), sorted.
+std::vector<std::string> registered_exception_types();
 template <class E>
 void register_exception() {
   register_exception(type_name(typeid(E)), [](const ExceptionInfo& i) { throw E(i.what); });
