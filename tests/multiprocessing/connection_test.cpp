@@ -410,6 +410,38 @@ TEST(Connection, BrokenPipeIsOSErrorNotSigpipe) {
   EXPECT_EQ(wait_exit(pid), 0);
 }
 
+TEST(Connection, SignalsWithoutSaRestartDoNotBreakBlockingCalls) {
+  // A handler installed without SA_RESTART makes a blocked recv/send/poll return EINTR;
+  // every call retries (poll with the time left) and the message still arrives whole.
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = [](int) {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  ::sigaction(SIGUSR1, &sa, &old);
+  auto [a, b] = mp::Pipe();
+  const pthread_t main_thread = ::pthread_self();
+  std::atomic<bool> done{false};
+  std::thread pester([&] {
+    while (!done.load()) {
+      ::pthread_kill(main_thread, SIGUSR1);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  std::thread sender([&] {
+    std::this_thread::sleep_for(30ms);
+    for (int i = 0; i < 4; ++i) b.send_bytes(pattern(1 << 20, 4));  // read in many pieces
+    b.send(std::string("after"));
+  });
+  EXPECT_TRUE(a.poll(std::chrono::hours::max()));
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(a.recv_bytes() == pattern(1 << 20, 4));
+  EXPECT_EQ(a.recv<std::string>(), "after");
+  done = true;
+  pester.join();
+  sender.join();
+  ::sigaction(SIGUSR1, &old, nullptr);
+}
+
 // ---------------------------------------------------------------------------------------
 // poll and wait
 
