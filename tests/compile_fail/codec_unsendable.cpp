@@ -10,13 +10,19 @@
 namespace codec = concur::detail::codec;
 
 // expect: a raw pointer cannot be sent
-void pointer(int* const& p, std::vector<std::byte>& out) { codec::encode(p, out); }
+void pointer(int* const& p, std::vector<std::byte>& out) {
+  codec::encode(p, out);
+}
 
 // expect: a view (string_view, span) cannot be sent
-void view(std::span<const std::byte> m) { (void)codec::decode<std::string_view>(m); }
+void view(std::span<const std::byte> m) {
+  (void)codec::decode<std::string_view>(m);
+}
 
 // expect: it is not trivially copyable and has no cereal-style serialize
-void function(const std::vector<std::function<void()>>& f) { (void)codec::encoded_size(f); }
+void function(const std::vector<std::function<void()>>& f) {
+  (void)codec::encoded_size(f);
+}
 
 struct HoldsPointer {
   const char* text;
@@ -27,7 +33,9 @@ struct HoldsPointer {
   }
 };
 // (a pointer member named in serialize: the same pointer message, from inside serialize)
-void member(const HoldsPointer& h, std::byte* out) { codec::encode_to(h, out); }
+void member(const HoldsPointer& h, std::byte* out) {
+  codec::encode_to(h, out);
+}
 
 struct NoDefault {
   explicit NoDefault(int) {}
@@ -35,7 +43,9 @@ struct NoDefault {
   void serialize(A&) {}
 };
 // expect: give it a default constructor
-void no_default(std::span<const std::byte> m) { (void)codec::decode<NoDefault>(m); }
+void no_default(std::span<const std::byte> m) {
+  (void)codec::decode<NoDefault>(m);
+}
 
 struct ConstMember {
   const int x = 1;
@@ -45,7 +55,11 @@ struct ConstMember {
   }
 };
 // expect: a const member cannot be loaded
-void const_member(std::span<const std::byte> m) { (void)codec::decode<ConstMember>(m); }
+void const_member(std::span<const std::byte> m) {
+  (void)codec::decode<ConstMember>(m);
+}
 
 // expect: name the value type, without const, volatile or &
-void const_type(std::span<const std::byte> m) { (void)codec::decode<const int>(m); }
+void const_type(std::span<const std::byte> m) {
+  (void)codec::decode<const int>(m);
+}
