@@ -1,7 +1,8 @@
 // Pipe / Connection benchmarks, each beside its OS limit in the same run:
 //  * round trip of a small value between two processes: mp::Pipe (send/recv of an int64
 //    through the codec, and send_bytes/recv_bytes_into of 8 bytes) against a raw
-//    socketpair and a raw pipe pair ping-pong (write/read of 8 bytes, bench/limits/l01);
+//    socketpair and a raw pipe pair ping-pong (write/read of 8 bytes, bench/limits/l01),
+//    and two Pipe(false) (the pipe path, SIGPIPE guard included) against the raw pipe pair;
 //  * 64 MiB through a Pipe (recv_bytes into a new vector, and recv_bytes_into a buffer)
 //    in GB/s, against a plain memcpy of 64 MiB and a raw socketpair write/read loop.
 // Python peer: bench/python/b02_mp_pipe_pingpong.py (mp.Pipe round trip ≈ 50 µs here),
@@ -101,6 +102,34 @@ void BM_Pipe_roundtrip_send_recv_int64(benchmark::State& state) {
     if (a.recv<std::int64_t>() != x) state.SkipWithError("wrong echo");
   }
   a.close();
+  reap(pid);
+}
+
+// Two one-way Pipes (Pipe(false) each way): the pipe path, SIGPIPE guard included, against
+// BM_raw_pipe_pingpong.
+void BM_Pipe_oneway_pair_roundtrip_int64(benchmark::State& state) {
+  auto [r1, w1] = mp::Pipe(false);
+  auto [r2, w2] = mp::Pipe(false);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    w1.close();
+    r2.close();
+    try {
+      for (;;) w2.send(r1.recv<std::int64_t>());
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  r1.close();
+  w2.close();
+  std::int64_t x = 0;
+  for (auto _ : state) {
+    w1.send(++x);
+    if (r2.recv<std::int64_t>() != x) state.SkipWithError("wrong echo");
+  }
+  w1.close();
+  r2.close();
   reap(pid);
 }
 
@@ -246,6 +275,7 @@ void BM_memcpy_64MiB(benchmark::State& state) {
 
 BENCHMARK(BM_Pipe_roundtrip_send_recv_int64)->UseRealTime();
 BENCHMARK(BM_Pipe_roundtrip_bytes)->UseRealTime();
+BENCHMARK(BM_Pipe_oneway_pair_roundtrip_int64)->UseRealTime();
 BENCHMARK(BM_raw_socketpair_pingpong)->UseRealTime();
 BENCHMARK(BM_raw_pipe_pingpong)->UseRealTime();
 BENCHMARK(BM_Pipe_64MiB_recv_bytes)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -1,8 +1,7 @@
 // A program outside the project, built against the installed package only: it uses the
 // public names of DESIGN.md and prints "consumer ok" when every check held.
-#include <concur/concur.hpp>
-
 #include <chrono>
+#include <concur/concur.hpp>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -22,18 +21,19 @@ static bool check_threading() {
   th::Local<int> local;
   int counter = 0;
   std::string seen_name;
-  th::Thread t({.name = "consumer-worker", .daemon = false},
-               [&](int n) {
-                 seen_name = th::current_thread().name();
-                 local.get() = n;
-                 for (int i = 0; i < n; ++i) {
-                   std::scoped_lock g(lock);
-                   ++counter;
-                 }
-                 barrier.wait();
-                 ev.set();
-               },
-               1000);
+  th::Thread t(
+      {.name = "consumer-worker", .daemon = false},
+      [&](int n) {
+        seen_name = th::current_thread().name();
+        local.get() = n;
+        for (int i = 0; i < n; ++i) {
+          std::scoped_lock g(lock);
+          ++counter;
+        }
+        barrier.wait();
+        ev.set();
+      },
+      1000);
   t.start();
   for (int i = 0; i < 1000; ++i) {
     std::scoped_lock g(lock);
@@ -64,8 +64,8 @@ static bool check_threading() {
   timer.start();
   timer.join();
   ok = ok && fired.is_set();
-  concur::logging::basic_config({.level = concur::logging::Level::ERROR,
-                                 .format = "({thread}) {message}", .stream = 2});
+  concur::logging::basic_config(
+      {.level = concur::logging::Level::ERROR, .format = "({thread}) {message}", .stream = 2});
   concur::logging::debug("not shown {}", 1);
   std::printf("threading %s\n", ok ? "ok" : "FAILED");
   return ok;
@@ -100,7 +100,8 @@ static bool queue_and_futures_ok() {
 // multiprocessing::Process through DESIGN.md's names (issue #4).
 static bool check_multiprocessing() {
   namespace mp = concur::multiprocessing;
-  mp::Process p({.name = "consumer_child", .daemon = false}, [](int n) { mp::exit(n); }, 5);
+  mp::Process p(
+      {.name = "consumer_child", .daemon = false}, [](int n) { mp::exit(n); }, 5);
   p.start();
   p.join();
   const bool ok = p.exitcode() == 5 && !p.is_alive() && p.pid().has_value() &&
@@ -165,6 +166,41 @@ static bool check_shared_memory() {
   return ok;
 }
 
+// Pipe / Connection / wait through DESIGN.md's names (issue #10).
+static bool check_pipe() {
+  namespace mp = concur::multiprocessing;
+  using namespace std::chrono_literals;
+  auto [parent_conn, child_conn] = mp::Pipe();
+  mp::Process p([](mp::Connection& c) { c.send(c.recv<std::string>() + " World"); },
+                std::ref(child_conn));
+  p.start();
+  child_conn.close();
+  parent_conn.send(std::string("Hello"));
+  mp::Connection* conns[] = {&parent_conn};
+  bool ok = mp::wait(conns, 10s).size() == 1 && parent_conn.poll(0s) &&
+            parent_conn.recv<std::string>() == "Hello World";
+  p.join();
+  try {
+    (void)parent_conn.recv_bytes();
+    ok = false;
+  } catch (const concur::EOFError&) {
+  }
+  auto [r, w] = mp::Pipe(false);
+  const std::byte bytes[] = {std::byte{1}, std::byte{2}, std::byte{3}};
+  w.send_bytes(bytes);
+  std::byte small[2];
+  try {
+    (void)r.recv_bytes_into(small);
+    ok = false;
+  } catch (const mp::BufferTooShort& e) {
+    ok = ok && e.message().size() == 3;
+  }
+  ok = ok && !r.closed() && r.fileno() >= 0;
+  r.close();
+  std::printf("pipe %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 // concur::subprocess through DESIGN.md's names (issue #6).
 static bool check_subprocess() {
   namespace sp = concur::subprocess;
@@ -186,6 +222,7 @@ int main() {
       {"queue/futures", queue_and_futures_ok},
       {"multiprocessing", check_multiprocessing},
       {"shared memory", check_shared_memory},
+      {"pipe", check_pipe},
       {"subprocess", check_subprocess},
   };
   int failed = 0;
