@@ -1,8 +1,7 @@
 // A program outside the project, built against the installed package only: it uses the
 // public names of DESIGN.md and prints "consumer ok" when every check held.
-#include <concur/concur.hpp>
-
 #include <chrono>
+#include <concur/concur.hpp>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -22,18 +21,19 @@ static bool check_threading() {
   th::Local<int> local;
   int counter = 0;
   std::string seen_name;
-  th::Thread t({.name = "consumer-worker", .daemon = false},
-               [&](int n) {
-                 seen_name = th::current_thread().name();
-                 local.get() = n;
-                 for (int i = 0; i < n; ++i) {
-                   std::scoped_lock g(lock);
-                   ++counter;
-                 }
-                 barrier.wait();
-                 ev.set();
-               },
-               1000);
+  th::Thread t(
+      {.name = "consumer-worker", .daemon = false},
+      [&](int n) {
+        seen_name = th::current_thread().name();
+        local.get() = n;
+        for (int i = 0; i < n; ++i) {
+          std::scoped_lock g(lock);
+          ++counter;
+        }
+        barrier.wait();
+        ev.set();
+      },
+      1000);
   t.start();
   for (int i = 0; i < 1000; ++i) {
     std::scoped_lock g(lock);
@@ -64,8 +64,8 @@ static bool check_threading() {
   timer.start();
   timer.join();
   ok = ok && fired.is_set();
-  concur::logging::basic_config({.level = concur::logging::Level::ERROR,
-                                 .format = "({thread}) {message}", .stream = 2});
+  concur::logging::basic_config(
+      {.level = concur::logging::Level::ERROR, .format = "({thread}) {message}", .stream = 2});
   concur::logging::debug("not shown {}", 1);
   std::printf("threading %s\n", ok ? "ok" : "FAILED");
   return ok;
@@ -100,7 +100,8 @@ static bool queue_and_futures_ok() {
 // multiprocessing::Process through DESIGN.md's names (issue #4).
 static bool check_multiprocessing() {
   namespace mp = concur::multiprocessing;
-  mp::Process p({.name = "consumer_child", .daemon = false}, [](int n) { mp::exit(n); }, 5);
+  mp::Process p(
+      {.name = "consumer_child", .daemon = false}, [](int n) { mp::exit(n); }, 5);
   p.start();
   p.join();
   const bool ok = p.exitcode() == 5 && !p.is_alive() && p.pid().has_value() &&
@@ -165,6 +166,43 @@ static bool check_shared_memory() {
   return ok;
 }
 
+// Cross-process Queue, JoinableQueue, SimpleQueue through DESIGN.md's names (issue #10).
+static bool check_mp_queues() {
+  namespace mp = concur::multiprocessing;
+  using namespace std::chrono_literals;
+  mp::Queue<std::string> q(4);
+  mp::JoinableQueue<int> jq;
+  mp::SimpleQueue<double> sq;
+  mp::Process p(
+      [](mp::Queue<std::string> qq, mp::JoinableQueue<int> j, mp::SimpleQueue<double> s) {
+        qq.put("Hello world");
+        const int v = j.get();
+        j.task_done();
+        s.put(v * 1.5);
+      },
+      q, jq, sq);
+  p.start();
+  bool ok = q.get(10s) == "Hello world";
+  jq.put(2);
+  jq.join();
+  ok = ok && sq.get() == 3.0 && q.empty() && !q.full() && q.qsize() == 0 && !q.try_get();
+  p.join();
+  try {
+    (void)q.get_nowait();
+    ok = false;
+  } catch (const concur::queue::Empty&) {
+  }
+  q.close();
+  q.join_thread();
+  try {
+    q.put("x");
+    ok = false;
+  } catch (const concur::ValueError&) {
+  }
+  std::printf("multiprocessing queues %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 // concur::subprocess through DESIGN.md's names (issue #6).
 static bool check_subprocess() {
   namespace sp = concur::subprocess;
@@ -186,6 +224,7 @@ int main() {
       {"queue/futures", queue_and_futures_ok},
       {"multiprocessing", check_multiprocessing},
       {"shared memory", check_shared_memory},
+      {"multiprocessing queues", check_mp_queues},
       {"subprocess", check_subprocess},
   };
   int failed = 0;
