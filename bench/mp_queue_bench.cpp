@@ -278,7 +278,7 @@ void BM_limit_memcpy_64MiB(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBig));
 }
-BENCHMARK(BM_limit_memcpy_64MiB)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_limit_memcpy_64MiB)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- the kill trial (../shared/bench/peers/boost_mq.cpp) ------------------------------------
 

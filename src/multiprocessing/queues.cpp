@@ -208,8 +208,8 @@ RingStatus ShmRing::put_big(std::size_t n, ByteWriter write, bool block,
     idx = 0;
   }
   store_header(idx, static_cast<std::uint32_t>(n), kBig);
-  h.big_inuse.store(1, std::memory_order_relaxed);  // undone by recover() if we die here
-  h.head.store(hw + (std::uint64_t{1} << 32) + need, std::memory_order_release);  // commit
+  h.big_inuse.store(1, std::memory_order_relaxed);             // undone by recover() if we die here
+  h.head.store(advance(hw, need), std::memory_order_release);  // commit
   const int k = prepare_notify(h.items_seq, h.items_waiters, 1);
   h.lock.unlock();
   if (k) futex_wake(&h.items_seq, k, Scope::Shared);
@@ -225,7 +225,8 @@ void ShmRing::get_big(ByteReader read, std::uint64_t tw, std::uint32_t pos, std:
     throw;
   }
   pos += static_cast<std::uint32_t>(kRecordHeader);
-  h.tail.store(((tw >> 32) + 1) << 32 | pos, std::memory_order_release);  // commit
+  h.tail.store(advance(tw, pos - static_cast<std::uint32_t>(tw)),
+               std::memory_order_release);          // commit
   h.big_inuse.store(0, std::memory_order_relaxed);  // redone by recover() if we die here
   // Give the pages back unless a producer is about to fill the area again (it holds
   // big_lock and waits for the ring lock we hold, so it cannot be writing now).

@@ -163,6 +163,31 @@ TEST(ShmRing, ProducerAndConsumerAcrossFork) {
   EXPECT_EQ(r.qsize(), 0u);
 }
 
+// The byte positions wrap at 2^32 (after 4 GiB through one queue) and the counts too: start
+// both just below the wrap and send messages of every alignment across it. (A 64-bit add
+// of the record size once carried the position's wrap into the count: a phantom message,
+// then a queue both full and empty, deadlocked.)
+TEST(ShmRing, PositionsAndCountsWrapAt2To32) {
+  for (const std::uint64_t start :
+       {std::uint64_t{0xfffff000u}, std::uint64_t{0xffffffffu} << 32 | 0xffffff00u}) {
+    ShmRing r({.capacity = 4096, .max_message = 1 << 16});
+    r.header().head.store(start);
+    r.header().tail.store(start);
+    r.header().done.store(static_cast<std::uint32_t>(start >> 32));
+    for (std::uint32_t i = 0; i < 400; ++i) {
+      const auto a = pattern(i % 300, i), b = pattern((i * 37) % 1200, i + 1);
+      ASSERT_EQ(put_bytes(r, a), RingStatus::Ok) << i;
+      ASSERT_EQ(put_bytes(r, b), RingStatus::Ok) << i;
+      ASSERT_EQ(r.qsize(), 2u) << i;
+      ASSERT_EQ(*get_bytes(r, false), a) << i;
+      ASSERT_EQ(*get_bytes(r, false), b) << i;
+      ASSERT_EQ(r.qsize(), 0u) << i;
+      ASSERT_FALSE(get_bytes(r, false).has_value()) << i;
+    }
+    EXPECT_EQ(r.unfinished(), 800u);
+  }
+}
+
 TEST(ShmRing, JoinAccounting) {
   ShmRing r({.capacity = 4096});
   EXPECT_FALSE(r.task_done());

@@ -295,6 +295,13 @@ TEST(MpQueue, TypeMismatchIsTypeErrorAndConsumesTheMessage) {
   q.put(5);
   EXPECT_THROW(q.get(), concur::TypeError);
   EXPECT_EQ(q.get(), 5);  // the mismatched message was consumed
+  // Same size, other type: the tag tells them apart.
+  const float f = 1.5f;
+  std::vector<std::byte> mf(codec::encoded_size(f));
+  codec::encode_to(f, mf.data());
+  q.put_bytes(mf);
+  EXPECT_THROW((void)q.try_get(), concur::TypeError);
+  EXPECT_TRUE(q.empty());
   // Bytes that are not a message at all: DecodeError (a ValueError), consumed too.
   q.put_bytes(std::vector<std::byte>(3, std::byte{1}));
   EXPECT_THROW(q.get(), concur::ValueError);

@@ -146,7 +146,7 @@ class ShmRing {
       throw;
     }
     store_header(idx, static_cast<std::uint32_t>(n), kMsg);
-    h_->head.store(hw + (std::uint64_t{1} << 32) + need, std::memory_order_release);  // commit
+    h_->head.store(advance(hw, need), std::memory_order_release);  // commit
     const int k = prepare_notify(h_->items_seq, h_->items_waiters, 1);
     h_->lock.unlock();
     if (k) futex_wake(&h_->items_seq, k, Scope::Shared);
@@ -192,7 +192,8 @@ class ShmRing {
       throw;
     }
     pos += static_cast<std::uint32_t>(record_size(len));
-    h_->tail.store(((tw >> 32) + 1) << 32 | pos, std::memory_order_release);  // commit
+    h_->tail.store(advance(tw, pos - static_cast<std::uint32_t>(tw)),
+                   std::memory_order_release);  // commit
     const int k = prepare_notify(h_->space_seq, h_->space_waiters, INT32_MAX);
     h_->lock.unlock();
     if (k) futex_wake(&h_->space_seq, k, Scope::Shared);
@@ -217,6 +218,14 @@ class ShmRing {
   // Bytes of big-area memory currently populated (for tests of the MADV_REMOVE release).
   std::size_t big_touched() const noexcept {
     return h_->big_touched.load(std::memory_order_relaxed);
+  }
+
+  // An index word one message and `bytes` further on: both halves wrap on their own (a
+  // plain 64-bit add would carry the position's wrap into the count).
+  static constexpr std::uint64_t advance(std::uint64_t w, std::uint32_t bytes) noexcept {
+    const auto count = static_cast<std::uint32_t>(w >> 32) + 1u;
+    const auto pos = static_cast<std::uint32_t>(w) + bytes;
+    return std::uint64_t{count} << 32 | pos;
   }
 
   static constexpr std::size_t record_size(std::size_t n) noexcept {

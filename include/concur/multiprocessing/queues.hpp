@@ -111,32 +111,81 @@ class Base {
   // Removes and returns the next item, blocking while empty. ValueError if closed;
   // TypeError if the message is not a T (it is consumed).
   T get() {
-    std::optional<T> out;
-    (void)this->do_get(out, true, nullptr);
-    return std::move(*out);
+    if constexpr (kDirect) {
+      T v;
+      (void)this->take(v, true, nullptr);
+      return v;
+    } else {
+      std::optional<T> out;
+      (void)this->do_get(out, true, nullptr);
+      return std::move(*out);
+    }
   }
   // Waits at most `timeout`; Empty on timeout (≤ 0: do not wait). ValueError for NaN.
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    auto v = try_get(timeout);
-    if (!v) throw queue::Empty();
-    return std::move(*v);
+    const auto w = detail_queues::wait_for(timeout);
+    return get_or_empty(w.block, &w.deadline);
   }
-  [[nodiscard]] std::optional<T> try_get() {
-    std::optional<T> out;
-    (void)this->do_get(out, false, nullptr);
-    return out;
-  }
+  [[nodiscard]] std::optional<T> try_get() { return try_take(false, nullptr); }
   template <class Rep, class Period>
   [[nodiscard]] std::optional<T> try_get(std::chrono::duration<Rep, Period> timeout) {
     const auto w = detail_queues::wait_for(timeout);
-    std::optional<T> out;
-    (void)this->do_get(out, w.block, &w.deadline);
-    return out;
+    return try_take(w.block, &w.deadline);
   }
 
  protected:
   Base(std::size_t maxsize, const QueueOptions& o) : s_(std::make_shared<State>(maxsize, o)) {}
+
+  // A raw T (the codec's body is its bytes) is copied from the ring straight into the
+  // caller's object: one memcpy, no optional, no move (4 KiB items: 1 copy instead of 3).
+  static constexpr bool kDirect =
+      concur::detail::codec::is_raw_v<T> && std::is_default_constructible_v<T>;
+
+  // kDirect: takes the next message into v; false if none came in time. A message of
+  // another type is consumed and its error (TypeError, DecodeError) thrown.
+  bool take(T& v, bool block, const Clock::time_point* dl) {
+    check_open();
+    namespace codec = concur::detail::codec;
+    std::exception_ptr bad;
+    const RingStatus st = s_->ring.get(
+        [&v, &bad](std::span<const std::byte> m) {
+          if (m.size() == codec::kTagSize + sizeof(T) &&
+              codec::message_tag(m) == codec::type_tag<T>()) {
+            std::memcpy(static_cast<void*>(&v), m.data() + codec::kTagSize, sizeof(T));
+            return;
+          }
+          try {
+            (void)codec::decode<T>(m);  // throws the precise error
+          } catch (const concur::Error&) {
+            bad = std::current_exception();
+          }
+        },
+        block, dl);
+    if (bad) std::rethrow_exception(bad);
+    return st == RingStatus::Ok;
+  }
+  T get_or_empty(bool block, const Clock::time_point* dl) {
+    if constexpr (kDirect) {
+      T v;
+      if (!take(v, block, dl)) throw queue::Empty();
+      return v;
+    } else {
+      std::optional<T> out;
+      if (!do_get(out, block, dl)) throw queue::Empty();
+      return std::move(*out);
+    }
+  }
+  std::optional<T> try_take(bool block, const Clock::time_point* dl) {
+    std::optional<T> out;
+    if constexpr (kDirect) {
+      out.emplace();
+      if (!take(*out, block, dl)) out.reset();
+    } else {
+      (void)do_get(out, block, dl);
+    }
+    return out;
+  }
 
   // Puts v; false if no room came in time. Throws throw_closed()'s error when closed,
   // ValueError for a message over max_message, what encoding throws.
@@ -235,11 +284,7 @@ class Queue : public detail_queues::Base<T> {
   }
 
   // Returns the next item without waiting; Empty if there is none.
-  T get_nowait() {
-    auto v = this->try_get();
-    if (!v) throw queue::Empty();
-    return std::move(*v);
-  }
+  T get_nowait() { return this->get_or_empty(false, nullptr); }
   // Python's Connection-style byte layer: put_bytes(m) queues a whole encoded message (as
   // codec::encode_to writes it, type tag included) and get_bytes() takes the next message
   // undecoded, so a relay can forward messages of types it does not know. A get<T>() of a

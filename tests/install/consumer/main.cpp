@@ -201,6 +201,43 @@ static bool check_pipe() {
   return ok;
 }
 
+// Cross-process Queue, JoinableQueue, SimpleQueue through DESIGN.md's names (issue #10).
+static bool check_mp_queues() {
+  namespace mp = concur::multiprocessing;
+  using namespace std::chrono_literals;
+  mp::Queue<std::string> q(4);
+  mp::JoinableQueue<int> jq;
+  mp::SimpleQueue<double> sq;
+  mp::Process p(
+      [](mp::Queue<std::string> qq, mp::JoinableQueue<int> j, mp::SimpleQueue<double> s) {
+        qq.put("Hello world");
+        const int v = j.get();
+        j.task_done();
+        s.put(v * 1.5);
+      },
+      q, jq, sq);
+  p.start();
+  bool ok = q.get(10s) == "Hello world";
+  jq.put(2);
+  jq.join();
+  ok = ok && sq.get() == 3.0 && q.empty() && !q.full() && q.qsize() == 0 && !q.try_get();
+  p.join();
+  try {
+    (void)q.get_nowait();
+    ok = false;
+  } catch (const concur::queue::Empty&) {
+  }
+  q.close();
+  q.join_thread();
+  try {
+    q.put("x");
+    ok = false;
+  } catch (const concur::ValueError&) {
+  }
+  std::printf("multiprocessing queues %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 // concur::subprocess through DESIGN.md's names (issue #6).
 static bool check_subprocess() {
   namespace sp = concur::subprocess;
@@ -223,6 +260,7 @@ int main() {
       {"multiprocessing", check_multiprocessing},
       {"shared memory", check_shared_memory},
       {"pipe", check_pipe},
+      {"multiprocessing queues", check_mp_queues},
       {"subprocess", check_subprocess},
   };
   int failed = 0;
