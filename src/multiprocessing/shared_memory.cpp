@@ -43,6 +43,9 @@ SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::si
     throw ValueError("embedded null character in shared memory name");
   int fd = -1;
   if (create) {
+    // Tracker first (its start takes a fork+exec): the window between shm_open and the
+    // registration, in which a kill would leak the segment, is then a few syscalls long.
+    concur::detail::shm_tracker_ensure_running();
     const bool auto_name = !name.has_value();
     for (;;) {
       std::string n = auto_name ? random_name() : *name;

@@ -1,12 +1,11 @@
-// concur-test: timeout=120 labels=no_tsan
+// concur-test: timeout=120
 // The shared-memory resource tracker (concur/detail/shm_tracker.hpp). Each "program" here
 // is a re-exec of this test binary (tests/helpers/run_self.hpp) running one ShmChild.Body
 // mode, so its top process and its tracker are really separate from the test's own: the
 // test then kills that program's top process or lets it end, and checks /dev/shm. The
 // self-run program's output pipe is also the tracker's stderr, so run_self() returning
 // (EOF) means the tracker has exited: no wall-clock wait is needed to know it is done.
-// no_tsan: the programs fork (Process) from a test binary; TSan's fork support is not
-// needed to check a process-level mechanism, and its runtime makes the re-exec slow.
+// The programs fork only while single-threaded (Process::start), so TSan can follow them.
 #include "concur/detail/shm_tracker.hpp"
 
 #include <signal.h>
