@@ -166,6 +166,30 @@ TEST(PoolWaits, NestedWaitsOnAFullPoolCompensateAndRetire) {
   EXPECT_EQ(ex.submit([] { return 5; }).result(20s), 5);
 }
 
+// Adversarial timeouts inside tasks: hours::max() and nanoseconds::max() are ordinary
+// (compensated) waits, a zero or negative timeout polls without announcing a block.
+TEST(PoolWaits, HugeAndZeroTimeoutsInsideTasks) {
+  cf::ThreadPoolExecutor ex(1);
+  auto outer = ex.submit([&ex] {
+    auto inner = ex.submit([] { return 7; });
+    const int a = inner.result(std::chrono::hours::max());
+    std::vector<cf::Future<int>> fs{ex.submit([] { return 1; })};
+    int b = 0;
+    for (auto& f : cf::as_completed(fs, std::chrono::nanoseconds::max())) b += f.result();
+    cf::Future<int> never;
+    int timeouts = 0;
+    for (auto t : {std::chrono::seconds(0), std::chrono::seconds(-5)}) {
+      try {
+        (void)never.result(t);
+      } catch (const concur::TimeoutError&) {
+        ++timeouts;
+      }
+    }
+    return timeouts == 2 ? a + b : -1;
+  });
+  EXPECT_EQ(outer.result(60s), 8);
+}
+
 // wait() and as_completed() inside tasks are waits too: a fan-out on a full pool proceeds.
 TEST(PoolWaits, WaitAndAsCompletedInsideTasksCompensate) {
   cf::ThreadPoolExecutor ex(2);
