@@ -45,7 +45,7 @@ inline constexpr std::size_t kMaxSmall = 16 * 1024;
 void* shared_alloc(std::size_t size);
 // Returns a block to the arena (see the reuse rule in the banner). Only the allocating
 // process may call it; never throws.
-void shared_free(void* p, std::size_t size, unsigned long fork_generation) noexcept;
+void shared_free(void* p, std::size_t size, unsigned long fork_epoch_at_alloc) noexcept;
 // Statistics for tests: chunks mapped, large mappings live, small blocks on free lists.
 struct ArenaStats {
   std::size_t chunks = 0, large = 0, free_blocks = 0;
