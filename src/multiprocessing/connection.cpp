@@ -62,17 +62,6 @@ void advise_huge_pages(void* p, std::size_t n) noexcept {
   throw OSError("handle is closed");
 }
 
-// A descriptor made by the library lives above 0-2, so a process that closed its stdio
-// never has a Connection on fd 1 that printing would write into. The original is closed.
-int above_stdio(int fd) {
-  if (fd >= 3) return fd;
-  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  const int err = errno;
-  cd::close_fd(fd);
-  if (moved < 0) throw OSError(err, "fcntl(F_DUPFD_CLOEXEC)");
-  return moved;
-}
-
 // Waits until one of fds is ready or the deadline (time_point::max(): forever) passes;
 // returns the number ready (0 on timeout). EINTR restarts with the time left.
 int poll_fds(pollfd* fds, nfds_t n, Clock::time_point deadline) {
@@ -193,8 +182,10 @@ std::pair<Connection, Connection> Pipe(bool duplex) {
     throw OSError(errno, "pipe2");
   }
   cd::UniqueFd a(fds[0]), b(fds[1]);
-  a = cd::UniqueFd(above_stdio(a.release()));
-  b = cd::UniqueFd(above_stdio(b.release()));
+  // Above 0-2: a process that closed its stdio never has a Connection on fd 1 that printing
+  // would write into.
+  a = cd::above_stdio(std::move(a));
+  b = cd::above_stdio(std::move(b));
   Connection first(a.get(), true, duplex);
   a.release();
   Connection second(b.get(), duplex, true);
