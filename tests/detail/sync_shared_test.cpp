@@ -315,12 +315,15 @@ TEST(SharedBarrier, AbortFromAnotherProcess) {
 
 TEST(SharedScope, ZeroMemoryIsAValidState) {
   // The shm helper may map zero-filled memory: all-zero lock/rlock/condition are valid.
-  ShmBox<std::array<unsigned char, sizeof(BasicCondition<SH>) + sizeof(BasicRLock<SH>)>> raw;
+  // The condition goes at the first offset after the rlock that its alignment allows.
+  constexpr std::size_t kCondAt = (sizeof(BasicRLock<SH>) + alignof(BasicCondition<SH>) - 1) /
+                                  alignof(BasicCondition<SH>) * alignof(BasicCondition<SH>);
+  ShmBox<std::array<unsigned char, kCondAt + sizeof(BasicCondition<SH>)>> raw;
   auto* rl = reinterpret_cast<BasicRLock<SH>*>(raw.p->data());
   EXPECT_FALSE(rl->locked());
   EXPECT_TRUE(rl->try_lock());
   EXPECT_TRUE(rl->unlock());
-  auto* c = reinterpret_cast<BasicCondition<SH>*>(raw.p->data() + sizeof(BasicRLock<SH>));
+  auto* c = reinterpret_cast<BasicCondition<SH>*>(raw.p->data() + kCondAt);
   EXPECT_TRUE(c->empty());
   rl->lock();
   const auto d = deadline_after(1ms);
