@@ -39,4 +39,37 @@ void expect_blocks_until_released(Wait wait, Release release) {
   EXPECT_TRUE(result);
 }
 
+
+// Every timed acquire form of a Python-style lock L (threading's and multiprocessing's share
+// one surface) given a saturating timeout blocks until the lock is released. The waiter
+// takes the lock once the caller releases it, and gives it back (an RLock must be released
+// by its owner).
+template <class L>
+void expect_timed_acquires_block_forever(L& l) {
+  using std::chrono::hours;
+  using std::chrono::seconds;
+  using std::chrono::steady_clock;
+  using std::chrono::system_clock;
+  using std::chrono::time_point;
+  auto check = [&](auto timed_acquire) {
+    l.acquire();
+    expect_blocks_until_released(
+        [&] {
+          const bool r = timed_acquire();
+          if (r) l.release();
+          return r;
+        },
+        [&] { l.release(); });
+    EXPECT_FALSE(l.locked());
+  };
+  check([&] { return l.acquire(hours::max()); });
+  check([&] { return l.acquire(true, hours::max()); });
+  check([&] { return l.acquire(std::chrono::duration<double>(kInf)); });
+  check([&] { return l.try_lock_for(std::chrono::nanoseconds::max()); });
+  check([&] { return l.try_lock_until(time_point<steady_clock, seconds>::max()); });
+  check([&] { return l.try_lock_until(system_clock::time_point::max()); });
+  check([&] { return l.try_lock_until(time_point<system_clock, seconds>::max()); });
+  check([&] { return l.try_lock_until(time_point<system_clock, hours>::max()); });
+}
+
 }  // namespace concur_test

@@ -30,24 +30,7 @@ using std::chrono::time_point;
 template <class L>
 void lock_forms_block_forever() {
   L l;
-  auto check = [&](auto timed_acquire) {
-    l.acquire();
-    expect_blocks_until_released(
-        [&] {
-          const bool r = timed_acquire();
-          if (r) l.release();
-          return r;
-        },
-        [&] { l.release(); });
-    EXPECT_FALSE(l.locked());
-  };
-  check([&] { return l.acquire(hours::max()); });
-  check([&] { return l.acquire(true, hours::max()); });
-  check([&] { return l.acquire(std::chrono::duration<double>(kInf)); });
-  check([&] { return l.try_lock_for(std::chrono::nanoseconds::max()); });
-  check([&] { return l.try_lock_until(time_point<steady_clock, seconds>::max()); });
-  check([&] { return l.try_lock_until(system_clock::time_point::max()); });
-  check([&] { return l.try_lock_until(time_point<system_clock, seconds>::max()); });
+  concur_test::expect_timed_acquires_block_forever(l);
   EXPECT_THROW((void)l.acquire(kNaNSeconds), ValueError);
   EXPECT_THROW((void)l.try_lock_for(kNaNSeconds), ValueError);
   EXPECT_FALSE(l.locked());
