@@ -30,15 +30,17 @@ int main() {
   threading::Thread t({.daemon = true}, [&q] {
     for (;;) {
       const int item = q.get();
-      std::cout << "Working on " << item << "\n";
-      std::cout << "Finished " << item << "\n";
+      // Each line is built first and written with one call: the main thread's "All task
+      // requests sent" can then only fall between lines, never inside one.
+      std::cout << ("Working on " + std::to_string(item) + "\n") << std::flush;
+      std::cout << ("Finished " + std::to_string(item) + "\n") << std::flush;
       q.task_done();
     }
   });
   t.start();
 
   for (int item = 0; item < 30; ++item) q.put(item);
-  std::cout << "All task requests sent\n";
+  std::cout << "All task requests sent\n" << std::flush;
 
   q.join();
   std::cout << "All work completed\n";
