@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps demo test tsan asan tsa bench install format clean
+.PHONY: all deps demo test tsan asan tsa bench docs install format clean
 
 all: test
 
@@ -44,6 +44,11 @@ bench: deps
 	cmake --preset bench >/dev/null
 	cmake --build --preset bench -j $(JOBS)
 	bash bench/run.sh build/bench
+
+# The API reference from the headers (Doxygen; HTML in build/docs/html). Warnings fail it.
+docs: deps
+	doxygen docs/api/Doxyfile
+	@echo "API reference: build/docs/html/index.html"
 
 install: deps
 	cmake --preset release >/dev/null
