@@ -15,6 +15,8 @@ import os
 import re
 import sys
 
+from markers import replace_between
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- scenarios:begin -->", "<!-- scenarios:end -->"
 
@@ -143,13 +145,8 @@ def main():
                 "</td></tr></table>", ""]
     out.append(END)
     path = os.path.join(ROOT, "docs", "guide.md")
-    text = open(path, encoding="utf-8").read()
-    block = "\n".join(out)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    open(path, "w", encoding="utf-8").write(text)
+    replace_between(path, BEGIN, END, "\n".join(out),
+                    lambda text, block: text.rstrip("\n") + "\n\n" + block + "\n")
     print("guide: %d scenarios -> %s" % (len(done), path))
 
 
