@@ -19,6 +19,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from markers import replace_between  # noqa: E402
+DOCS = os.environ.get("BENCH_DOCS", os.path.join(ROOT, "docs"))  # where the report goes
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 DECORATIONS = re.compile(r"/(real_time|manual_time|threads:\d+|iterations:\d+|min_time:[\d.s]+)")
@@ -141,7 +142,12 @@ def fmt(v, unit):
         for scale, p in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
             if v >= scale and not unit.startswith("MB/s"):
                 return "%.3g %s %s" % (v / scale, p, unit)
-        return "%.3g %s" % (v, unit)
+        return ("%.3g %s" if v < 1000 else "%.0f %s") % (v, unit)
+    base, _, per = unit.partition("/")
+    steps = ["ns", "us", "ms", "s"]
+    while base in steps[:-1] and v >= 10000:  # 20603 us -> 20.6 ms
+        v, base = v / 1000, steps[steps.index(base) + 1]
+    unit = base + ("/" + per if per else "")
     return ("%.3g %s" % (v, unit)) if v < 1000 else ("%.0f %s" % (v, unit))
 
 
@@ -184,6 +190,15 @@ def main():
               % (run.get("machine", "?"), run.get("date", "?"), run.get("load_before", "?"),
                  run.get("load_after", "?"), run.get("repetitions", "?"),
                  run.get("python", "?"), run.get("peer_repeats", "?")))
+    try:
+        loaded = float(str(run.get("load_before", "0")).split()[0]) > (os.cpu_count() or 1)
+    except ValueError:
+        loaded = False
+    if loaded:
+        md += ["", "**This sitting ran on a loaded machine** (load average above its core count: "
+               "other builds and tests shared it), so absolute figures are depressed and noisy "
+               "(±30 % and more between sittings); read the ratios, and the module sections "
+               "below for quieter sittings."]
     md += ["", "![speed-up over Python and ratio to the OS limit](bench/speedup.svg)", "",
            "| workload | concur | Python | OS limit | C++ peer | × Python | × limit | × C++ peer |",
            "|---|---|---|---|---|---|---|---|"]
@@ -205,7 +220,7 @@ def main():
                 fmt(pt["limit"], s["unit"]), fx(pt["vs_python"]), fx(pt["vs_limit"])))
         md.append("")
     md.append(END)
-    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    path = os.path.join(DOCS, "benchmarks.md")
 
     def under_title(text, block):  # first run: the block goes right under the title
         head, _, rest = text.partition("\n")
@@ -218,7 +233,7 @@ def main():
 
 
 def chart(rows):
-    d = os.path.join(ROOT, "docs", "bench")
+    d = os.path.join(DOCS, "bench")
     os.makedirs(d, exist_ok=True)
     data = os.path.join(d, "speedup.dat")
     with open(data, "w", encoding="utf-8") as f:
@@ -241,7 +256,7 @@ set ylabel "times better than the reference (log scale)"
 set key top right
 set xtics rotate by -35 left font ",8" nomirror
 set bmargin 12
-set rmargin 8
+set rmargin 18
 set title "concur: speed-up over Python 3, and fraction of the OS limit (1 = at the limit)"
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb "black"
 plot %(plots)s

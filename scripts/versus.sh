@@ -8,6 +8,7 @@ build=${1:-build/default}
 root=$(cd "$(dirname "$0")/.." && pwd)
 prog=$build/examples/tour/versus
 py=$root/examples/tour/versus.py
+python=${PYTHON:-python3}  # the Python to compare with
 # key | what is measured (the same work on both sides)
 workloads() {
   cat <<'W'
@@ -19,7 +20,7 @@ pipe    | Pipe round trip with a child process
 mpqueue | multiprocessing.Queue, child process -> parent
 W
 }
-if ! command -v python3 >/dev/null; then
+if ! command -v "$python" >/dev/null; then
   echo "(python3 is not installed: the comparison with Python is skipped)"
   exit 0
 fi
@@ -40,7 +41,7 @@ while IFS='|' read -r key label; do
   printf '[%d/%d] %-48s concur ...' "$i" "$total" "$label" >&2
   c=$(nice -n 0 "$prog" "$key" 2>/dev/null) || c=""
   printf ' %s, python3 ...' "${c:+$(human "$c")}" >&2
-  p=$(timeout 60 python3 "$py" "$key" 2>/dev/null) || p=""
+  p=$(timeout 60 "$python" "$py" "$key" 2>/dev/null) || p=""
   printf ' %s\n' "${p:+$(human "$p")}" >&2
   if [ -n "$c" ] && [ -n "$p" ]; then
     ratio=$(awk -v c="$c" -v p="$p" 'BEGIN { printf "%.1fx", c / p }')
@@ -53,6 +54,6 @@ echo
 printf '| %-48s | %12s | %12s | %8s |\n' "workload (operations per second)" "concur" "Python 3" "concur/Py"
 printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..10})"
 printf '%s\n' "${rows[@]}"
-echo "($(python3 --version 2>&1); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+echo "($("$python" --version 2>&1); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "best of 3 slices of ~0.1 s each side: a loaded machine moves these numbers, not their order)"
 exit 0
