@@ -29,7 +29,9 @@ std::size_t fetch(const std::string& url, std::chrono::milliseconds latency) {
 }
 
 int main() {
-  // Log records and std::cout share stdout; unitbuf keeps them in program order.
+  // Log records and std::cout share stdout; unitbuf keeps them in program order, and each
+  // std::cout line is built first and written with one << so a record of a worker thread
+  // can only fall between lines, never inside one.
   std::cout << std::unitbuf;
   logging::basic_config(
       {.level = logging::Level::INFO, .format = "({thread}) {message}", .stream = 1});
@@ -42,13 +44,14 @@ int main() {
   // submit + as_completed: results in completion order.
   std::vector<futures::Future<std::size_t>> fs;
   for (std::size_t i = 0; i < urls.size(); ++i) fs.push_back(ex.submit(fetch, urls[i], latency[i]));
-  for (auto& f : futures::as_completed(fs, 5s)) std::cout << "as_completed: " << f.result() << "\n";
+  for (auto& f : futures::as_completed(fs, 5s))
+    std::cout << ("as_completed: " + std::to_string(f.result()) + "\n");
 
   // map: results in input order, lazily, a bounded window in flight.
-  std::cout << "map:";
+  std::string line = "map:";
   for (std::size_t n : ex.map([](const std::string& u) { return u.size(); }, urls))
-    std::cout << " " << n;
-  std::cout << "\n";
+    line += " " + std::to_string(n);
+  std::cout << line + "\n";
 
   // A task that raises: the exception comes back through result().
   auto bad = ex.submit([]() -> int { throw std::runtime_error("connection refused"); });
@@ -62,8 +65,8 @@ int main() {
   std::vector<futures::Future<std::size_t>> race{ex.submit(fetch, "slow", 50ms),
                                                  ex.submit(fetch, "fast", 10ms)};
   auto [done, not_done] = futures::wait(race, 5s, futures::ReturnWhen::FIRST_COMPLETED);
-  std::cout << "wait(FIRST_COMPLETED): " << done.size() << " done, " << not_done.size()
-            << " not done\n";
+  std::cout << ("wait(FIRST_COMPLETED): " + std::to_string(done.size()) + " done, " +
+                std::to_string(not_done.size()) + " not done\n");
 
   // A task that submits to its own pool and waits: with one worker a naive pool deadlocks.
   futures::ThreadPoolExecutor one(1);
