@@ -3,7 +3,7 @@
 of the tour (the table in scripts/demo.sh, the single list of scenarios), the Python snippet
 of the note beside the concur program that `make demo` runs for it (examples/*/<prog>.cpp).
 
-    python3 scripts/gen_guide_scenarios.py [seeds-dir]     (default ../shared/seeds)
+    python3 scripts/gen_guide_scenarios.py [--check] [seeds-dir]   (default ../shared/seeds)
 
 Run it again after adding a scenario or an example (the pool and manager branches' programs
 appear once they are in examples/). The text between <!-- scenarios:begin --> and
@@ -113,7 +113,9 @@ def cell(lang, code):
 
 
 def main():
-    seeds = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "seeds")
+    args = [a for a in sys.argv[1:] if a != "--check"]
+    check = "--check" in sys.argv[1:]  # exit 1 if docs/guide.md is not what this writes
+    seeds = args[0] if args else os.path.join(ROOT, "..", "shared", "seeds")
     if not os.path.isdir(seeds):
         seeds = "/work/shared/seeds"
     out = [BEGIN, "", "## The notes, scenario by scenario", "",
@@ -145,6 +147,14 @@ def main():
                 "</td></tr></table>", ""]
     out.append(END)
     path = os.path.join(ROOT, "docs", "guide.md")
+    if check:
+        text = open(path, encoding="utf-8").read()
+        current = text[text.index(BEGIN):text.index(END) + len(END)] if BEGIN in text else ""
+        if current != "\n".join(out):
+            print("docs/guide.md is out of date: run scripts/gen_guide_scenarios.py")
+            sys.exit(1)
+        print("guide: up to date")
+        return
     replace_between(path, BEGIN, END, "\n".join(out),
                     lambda text, block: text.rstrip("\n") + "\n\n" + block + "\n")
     print("guide: %d scenarios -> %s" % (len(done), path))

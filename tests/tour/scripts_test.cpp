@@ -234,4 +234,15 @@ TEST(TourScripts, ReportComputesRatiosAndKeepsTheHandWrittenSections) {
   }
 }
 
+// The guide's scenario part embeds the notes' Python and the examples' code: it must be
+// regenerated whenever an example or the scenario table changes.
+TEST(TourScripts, GuideScenarioPartIsUpToDateWithTheExamples) {
+  if (!have_python()) GTEST_SKIP() << "python3 not installed";
+  if (!fs::exists(kRoot / ".." / "shared" / "seeds") && !fs::exists("/work/shared/seeds"))
+    GTEST_SKIP() << "the notes (../shared/seeds) are not next to this tree";
+  const auto cp = run_script(
+      {"python3", (kRoot / "scripts" / "gen_guide_scenarios.py").string(), "--check"}, "python3");
+  EXPECT_EQ(cp.returncode, 0) << cp.out;
+}
+
 }  // namespace
