@@ -173,6 +173,8 @@ TEST(ShmRing, PositionsAndCountsWrapAt2To32) {
     ShmRing r({.capacity = 4096, .max_message = 1 << 16});
     r.header().head.store(start);
     r.header().tail.store(start);
+    r.header().head_cache.store(start);
+    r.header().tail_cache.store(start);
     r.header().done.store(static_cast<std::uint32_t>(start >> 32));
     for (std::uint32_t i = 0; i < 400; ++i) {
       const auto a = pattern(i % 300, i), b = pattern((i * 37) % 1200, i + 1);
