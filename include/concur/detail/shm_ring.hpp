@@ -176,7 +176,9 @@ class ShmRing {
   // queued and the exception propagates). Same block/deadline rules as put.
   template <class R>
   RingStatus get(R&& read, bool block, const Clock::time_point* deadline) {
-    if (block && count_hint() == 0) spin_while_empty();
+    // Poll before taking the lock only when the consumers' cache of head says empty: reading
+    // head itself would pull the producers' line here on every get.
+    if (block && !cached_ready() && count_hint() == 0) spin_while_empty();
     if (!acquire(h_->lock, deadline)) return RingStatus::Unavailable;
     bool timed_out = false, skipped = false;
     for (;;) {
@@ -327,6 +329,11 @@ class ShmRing {
     const std::uint64_t hw = h_->head.load(std::memory_order_acquire);
     h_->head_cache.store(hw, std::memory_order_relaxed);
     return (hw >> 32) != (tw >> 32);
+  }
+  // Without the lock, a hint: does the consumers' cache of head show a message queued?
+  bool cached_ready() const noexcept {
+    return (h_->head_cache.load(std::memory_order_relaxed) >> 32) !=
+           (h_->tail.load(std::memory_order_relaxed) >> 32);
   }
   // The consumers' commit: the record at tw ends at position `end`.
   void retire(std::uint64_t tw, std::uint32_t end) noexcept {
