@@ -40,6 +40,8 @@ int populate(void* p, std::size_t n) noexcept {
   return 0;
 }
 
+std::atomic<std::uint64_t> g_poll_rescues{0};
+
 // Registers in wait word `w` (generation << 16 | sleepers) and sleeps until a notify counts
 // us out, ready() holds, or *deadline passes; wakes every kPollSlice to ask ready() itself (a
 // peer may have died between its commit and its notify). Registration is a seq_cst RMW and
@@ -50,13 +52,23 @@ template <class Ready>
 bool sleep_on(std::atomic<std::uint32_t>& w, const Clock::time_point* dl, Ready ready) noexcept {
   std::uint32_t v = w.fetch_add(1, std::memory_order_seq_cst) + 1;
   const std::uint32_t gen = v & ~ShmRing::kSleepers;
-  bool in_time = true;
+  bool in_time = true, slice_ran_out = false;
   for (;;) {
-    if (ready()) break;
+    if (ready()) {
+      // A whole slice passed with our registration standing (no generation since), yet the
+      // condition holds: a commit did not see us, or its committer died before its notify.
+      if (slice_ran_out) {
+        v = w.load(std::memory_order_seq_cst);
+        if ((v & ~ShmRing::kSleepers) == gen)
+          g_poll_rescues.fetch_add(1, std::memory_order_relaxed);
+      }
+      break;
+    }
     auto slice = Clock::now() + kPollSlice;
     const bool last = dl != nullptr && *dl <= slice;
     if (last) slice = *dl;
     (void)futex_wait(&w, v, Scope::Shared, &slice);
+    slice_ran_out = !last && Clock::now() >= slice;
     v = w.load(std::memory_order_seq_cst);
     if ((v & ~ShmRing::kSleepers) != gen) return true;  // a notify counted us out
     if (last && Clock::now() >= *dl) {
@@ -306,6 +318,10 @@ void ShmRing::recover(RobustLock& l) noexcept {
     if (v & kSleepers) notify_slow(*w, v);
   }
   l.consistent();
+}
+
+std::uint64_t ShmRing::poll_rescues() noexcept {
+  return g_poll_rescues.load(std::memory_order_relaxed);
 }
 
 std::size_t ShmRing::unfinished() const noexcept {

@@ -254,6 +254,11 @@ class ShmRing {
     return (kRecordHeader + n + 7) & ~std::size_t{7};
   }
 
+  // Sleeps in this process that ended because a kPollSlice re-check found the condition
+  // true while no wake-up had come: the survivors' net for a peer that died between its
+  // commit and its notify. With no deaths it stays 0 (else a wake-up was lost); for tests.
+  static std::uint64_t poll_rescues() noexcept;
+
   // Wakes every sleeper registered in a wait word, if there is one (one seq_cst load when
   // nobody sleeps). Public for the tests.
   static void notify(std::atomic<std::uint32_t>& w) noexcept {
