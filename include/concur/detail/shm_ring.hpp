@@ -51,8 +51,11 @@
 //    next commit's wake-up zeroes it (one spare FUTEX_WAKE).
 //
 // Speed: a put is an uncontended (for one producer) robust lock, a memcpy into the ring, one
-// store and a load of the waiter word; a get the same in reverse. A blocking get on an empty
-// ring polls the count with backoff (kSpinPoll pauses) before it sleeps.
+// store and a load of the waiter word; a get the same in reverse. Neither reads the other
+// side's commit word while its cached copy still shows messages (room): reading `head` on
+// every get, even only as a hint, made 1->1 3.7x slower (docs/benchmarks.md). A
+// blocking get on an empty ring polls the count with backoff (kSpinPoll pauses) before it
+// sleeps.
 //
 // Thread-safety: every member may be called from any thread of any process that has the
 // mapping. Memory ordering: a put happens-before the get that returns its message.
