@@ -13,6 +13,7 @@
 // where it could not.
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,25 @@ void wait_go() {
   while (!shared()->go.load(std::memory_order_acquire)) ::usleep(50);
 }
 
+// CPU seconds (user + system) of this process and of its waited-for children: run_procs adds
+// each run's share to g_cpu, so a case can report CPU time per message beside wall time (the
+// machine is shared: wall time also counts the time the peers waited for a core).
+double cpu_seconds() {
+  double t = 0;
+  for (const int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u{};
+    ::getrusage(who, &u);
+    t += static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+  }
+  return t;
+}
+double g_cpu = 0;
+void report_cpu(benchmark::State& state, std::uint64_t msgs) {
+  state.counters["cpu_ns_per_msg"] = msgs ? g_cpu * 1e9 / static_cast<double>(msgs) : 0;
+  g_cpu = 0;
+}
+
 // Forks `producers` children running produce(k) and `consumers - 1` children running
 // consume(k); this process is consumer 0. Returns the seconds from "go" until every child
 // has ended and consumer 0 has returned.
@@ -78,11 +98,14 @@ double run_procs(int producers, int consumers, P produce, C consume) {
       kids.push_back(pid);
     }
   ::usleep(20000);
+  const double c0 = cpu_seconds();
   const auto t0 = Clock::now();
   shared()->go.store(1, std::memory_order_release);
   consume(0);
   for (pid_t k : kids) ::waitpid(k, nullptr, 0);
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+  const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  g_cpu += cpu_seconds() - c0;
+  return dt;
 }
 
 template <std::size_t N>
@@ -139,6 +162,7 @@ void BM_concur_Queue(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per) * producers);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * per * Bytes) * producers);
+  report_cpu(state, state.iterations() * per * static_cast<std::uint64_t>(producers));
 }
 BENCHMARK(BM_concur_Queue<8>)
     ->Args({1, 1})
@@ -185,9 +209,48 @@ void BM_boost_message_queue(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * Bytes));
+  report_cpu(state, state.iterations() * n);
 }
 BENCHMARK(BM_boost_message_queue<8>)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_boost_message_queue<4096>)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// ---- one process, one thread: the instruction cost of a put + get ------------------------
+// No peer, no cross-core transfer, no scheduling: what each queue's own code costs per
+// message (puts 256, then gets them), a figure the machine's load barely moves.
+
+void BM_concur_Queue_one_process_8(benchmark::State& state) {
+  mp::Queue<std::uint64_t> q;
+  std::uint64_t s = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < 256; ++i) q.put(i);
+    for (int i = 0; i < 256; ++i) s += q.get();
+  }
+  benchmark::DoNotOptimize(s);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 256);
+}
+BENCHMARK(BM_concur_Queue_one_process_8);
+
+void BM_boost_message_queue_one_process_8(benchmark::State& state) {
+  const char* name = "concur_bench_boost_mq1";
+  bip::message_queue::remove(name);
+  {
+    bip::message_queue mq(bip::create_only, name, 1024, 8);
+    std::uint64_t s = 0, x = 0;
+    std::size_t got;
+    unsigned prio;
+    for (auto _ : state) {
+      for (std::uint64_t i = 0; i < 256; ++i) mq.send(&i, 8, 0);
+      for (int i = 0; i < 256; ++i) {
+        mq.receive(&x, 8, got, prio);
+        s += x;
+      }
+    }
+    benchmark::DoNotOptimize(s);
+  }
+  bip::message_queue::remove(name);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 256);
+}
+BENCHMARK(BM_boost_message_queue_one_process_8);
 
 // ---- the limit: SPSC lock-free ring (bench/limits/l04_mem_ring.cpp) ------------------------
 
@@ -239,6 +302,7 @@ void BM_limit_spsc_ring(benchmark::State& state) {
   ::munmap(mem, bytes);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * Slot));
+  report_cpu(state, state.iterations() * n);
 }
 BENCHMARK(BM_limit_spsc_ring<8, 65536>)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_limit_spsc_ring<4096, 1024>)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -265,6 +329,7 @@ void BM_concur_Queue_64MiB(benchmark::State& state) {
     if (shared()->sum.load() != kBig * kMsgs) state.SkipWithError("size mismatch");
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBig * kMsgs));
+  report_cpu(state, state.iterations() * kMsgs);
 }
 BENCHMARK(BM_concur_Queue_64MiB)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
 

@@ -40,26 +40,62 @@ int populate(void* p, std::size_t n) noexcept {
   return 0;
 }
 
-// Sleeps on `seq` (expected `seen`) until woken or *deadline, waking every kPollSlice to ask
-// hint() whether the condition may hold already (a peer may have died between its commit
-// and its FUTEX_WAKE). Returns false only when the deadline passed.
+std::atomic<std::uint64_t> g_poll_rescues{0};
+
+// Registers in wait word `w` (generation << 16 | sleepers) and sleeps until a notify counts
+// us out, ready() holds, or *deadline passes; wakes every kPollSlice to ask ready() itself (a
+// peer may have died between its commit and its notify). Registration is a seq_cst RMW and
+// ready() must read the committed word with seq_cst, so a committer that stored before our
+// registration is seen by ready(), and one that stored after it sees us. Returns false only
+// when the deadline passed.
+template <class Ready>
+bool sleep_on(std::atomic<std::uint32_t>& w, const Clock::time_point* dl, Ready ready) noexcept {
+  std::uint32_t v = w.fetch_add(1, std::memory_order_seq_cst) + 1;
+  const std::uint32_t gen = v & ~ShmRing::kSleepers;
+  bool in_time = true, slice_ran_out = false;
+  for (;;) {
+    if (ready()) {
+      // A whole slice passed with our registration standing (no generation since), yet the
+      // condition holds: a commit did not see us, or its committer died before its notify.
+      if (slice_ran_out) {
+        v = w.load(std::memory_order_seq_cst);
+        if ((v & ~ShmRing::kSleepers) == gen)
+          g_poll_rescues.fetch_add(1, std::memory_order_relaxed);
+      }
+      break;
+    }
+    auto slice = Clock::now() + kPollSlice;
+    const bool last = dl != nullptr && *dl <= slice;
+    if (last) slice = *dl;
+    (void)futex_wait(&w, v, Scope::Shared, &slice);
+    slice_ran_out = !last && Clock::now() >= slice;
+    v = w.load(std::memory_order_seq_cst);
+    if ((v & ~ShmRing::kSleepers) != gen) return true;  // a notify counted us out
+    if (last && Clock::now() >= *dl) {
+      in_time = false;
+      break;
+    }
+  }
+  // Still counted (no notify since we registered): take ourselves out.
+  while ((v & ~ShmRing::kSleepers) == gen && (v & ShmRing::kSleepers) != 0 &&
+         !w.compare_exchange_weak(v, v - 1, std::memory_order_seq_cst)) {
+  }
+  return in_time;
+}
+
+// Sleeps on `word` (expected `seen`) until woken or *deadline, waking every kPollSlice to
+// ask hint() (JoinableQueue's join). Returns false only when the deadline passed.
 template <class Hint>
-bool sleep_on(std::atomic<std::uint32_t>& seq, std::uint32_t seen, const Clock::time_point* dl,
-              Hint hint) noexcept {
+bool sleep_seen(std::atomic<std::uint32_t>& word, std::uint32_t seen, const Clock::time_point* dl,
+                Hint hint) noexcept {
   for (;;) {
     auto slice = Clock::now() + kPollSlice;
     const bool last = dl != nullptr && *dl <= slice;
     if (last) slice = *dl;
-    if (futex_wait(&seq, seen, Scope::Shared, &slice)) return true;
+    if (futex_wait(&word, seen, Scope::Shared, &slice)) return true;
     if (last) return false;
     if (hint()) return true;
   }
-}
-
-int notify_all_now(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) noexcept {
-  waiters.store(0, std::memory_order_relaxed);
-  seq.fetch_add(1, std::memory_order_relaxed);
-  return futex_wake(&seq, INT_MAX, Scope::Shared);
 }
 
 }  // namespace
@@ -93,6 +129,13 @@ ShmRing::~ShmRing() {
   if (h_) ::munmap(h_, map_bytes_);
 }
 
+void ShmRing::notify_slow(std::atomic<std::uint32_t>& w, std::uint32_t v) noexcept {
+  // New generation, no sleepers: everybody registered is counted out and woken.
+  while (!w.compare_exchange_weak(v, (v & ~kSleepers) + kGeneration, std::memory_order_seq_cst))
+    if ((v & kSleepers) == 0) return;  // another notifier did it (and wakes them)
+  futex_wake(&w, INT_MAX, Scope::Shared);
+}
+
 void ShmRing::spin_while_empty() const noexcept {
   int spent = 0;
   for (int gap = 1; spent < kSpinPoll; gap = gap < 64 ? gap * 2 : 64) {
@@ -103,35 +146,22 @@ void ShmRing::spin_while_empty() const noexcept {
 }
 
 bool ShmRing::wait_items(const Clock::time_point* dl) noexcept {
-  Header& h = *h_;
-  h.items_waiters.fetch_add(1, std::memory_order_relaxed);
-  const std::uint32_t seen = h.items_seq.load(std::memory_order_relaxed);
-  h.lock.unlock();
-  const bool in_time = sleep_on(h.items_seq, seen, dl, [this] { return count_hint() != 0; });
-  relock();
-  // A notifier that bumped the word since we registered has counted us out already.
-  if (h.items_seq.load(std::memory_order_relaxed) == seen) {
-    const std::uint32_t w = h.items_waiters.load(std::memory_order_relaxed);
-    if (w) h.items_waiters.store(w - 1, std::memory_order_relaxed);
-  }
+  h_->lock.unlock();
+  const bool in_time = sleep_on(h_->items_wait, dl, [this] { return count_hint() != 0; });
+  relock(h_->lock);
   return in_time;
 }
 
 bool ShmRing::wait_space(const Clock::time_point* dl, std::uint32_t rec) noexcept {
   Header& h = *h_;
-  h.space_waiters.fetch_add(1, std::memory_order_relaxed);
-  const std::uint32_t seen = h.space_seq.load(std::memory_order_relaxed);
-  h.lock.unlock();
-  const bool in_time = sleep_on(h.space_seq, seen, dl, [this, rec] {
-    std::uint64_t hw;
-    std::uint32_t idx, need;
-    return reserve(rec, 1, hw, idx, need);  // racy read: only a hint
+  h.plock.unlock();
+  const bool in_time = sleep_on(h.space_wait, dl, [this, rec] {
+    const std::uint64_t hw = h_->head.load(std::memory_order_seq_cst);  // a hint only
+    const std::uint32_t idx = static_cast<std::uint32_t>(hw) & mask_;
+    const std::uint32_t need = rec <= capacity_ - idx ? rec : capacity_ - idx + rec;
+    return fits(hw, h_->tail.load(std::memory_order_seq_cst), need);
   });
-  relock();
-  if (h.space_seq.load(std::memory_order_relaxed) == seen) {
-    const std::uint32_t w = h.space_waiters.load(std::memory_order_relaxed);
-    if (w) h.space_waiters.store(w - 1, std::memory_order_relaxed);
-  }
+  relock(h.plock);
   return in_time;
 }
 
@@ -150,92 +180,87 @@ RingStatus ShmRing::put_big(std::size_t n, ByteWriter write, bool block,
       bl.lock();
     }
   }
-  // A previous holder that died either never published (the area is garbage, free to
-  // overwrite) or did (big_inuse says so): nothing to repair here.
-  if (bl.owner_died()) bl.consistent();
   struct Unlock {
     RobustLock& l;
     ~Unlock() { l.unlock(); }
   } unlock_big{bl};
+  // A previous holder that died either never published (the area is garbage, free to
+  // overwrite) or did (big_state says so) — or died holding plock too, between its
+  // big_state store and its commit: the next plock holder's repair undoes that store, and
+  // with only big puts to come that must be us, before we wait for the area.
+  if (bl.owner_died()) {
+    if (!acquire(h.plock, dl)) return RingStatus::Unavailable;  // owner_died() stays set
+    h.plock.unlock();
+    bl.consistent();
+  }
 
-  // 1. Wait until the previous big message has been consumed (and its pages released).
-  if (!acquire(dl)) return RingStatus::Unavailable;
-  bool timed_out = false;
-  for (;;) {
+  // 1. Wait until the previous big message has been consumed. A non-blocking put must not
+  // copy megabytes only to find no room for its record (a hint: the room may go meanwhile).
+  auto area_free = [&h] { return h.big_state.load(std::memory_order_seq_cst) == 0; };
+  const auto rec = static_cast<std::uint32_t>(kBigRecord);
+  if (!block) {
+    if (!area_free()) return RingStatus::Unavailable;
     std::uint64_t hw;
     std::uint32_t idx, need;
-    const bool free = h.big_inuse.load(std::memory_order_relaxed) == 0;
-    // A non-blocking put must not copy megabytes only to find no room for its record.
-    if (free && (block || reserve(kRecordHeader, 1, hw, idx, need))) break;
-    if (!block || timed_out) {
-      h.lock.unlock();
-      return RingStatus::Unavailable;
-    }
-    h.big_waiters.fetch_add(1, std::memory_order_relaxed);
-    const std::uint32_t seen = h.big_seq.load(std::memory_order_relaxed);
-    h.lock.unlock();
-    timed_out = !sleep_on(h.big_seq, seen, dl,
-                          [&h] { return h.big_inuse.load(std::memory_order_relaxed) == 0; });
-    relock();
-    if (h.big_seq.load(std::memory_order_relaxed) == seen) {
-      const std::uint32_t w = h.big_waiters.load(std::memory_order_relaxed);
-      if (w) h.big_waiters.store(w - 1, std::memory_order_relaxed);
-    }
+    if (!acquire(h.plock, dl)) return RingStatus::Unavailable;
+    const bool room = reserve(rec, hw, idx, need);
+    h.plock.unlock();
+    if (!room) return RingStatus::Unavailable;
+  }
+  while (!area_free()) {
+    if (!sleep_on(h.big_wait, dl, area_free) && !area_free()) return RingStatus::Unavailable;
   }
   if (h.big_touched.load(std::memory_order_relaxed) < n)
     h.big_touched.store(n, std::memory_order_relaxed);
-  h.lock.unlock();
 
-  // 2. Fill the area outside the ring lock (only the big_lock holder writes it).
+  // 2. Fill the area with no ring lock held (only the big_lock holder writes it).
   if (const int err = populate(big_, n)) throw OSError(err, "allocating a big Queue message");
   write(big_);
 
-  // 3. Publish with a small BIG record (a regular put of 8 bytes, the same commit point).
-  if (!acquire(dl)) return RingStatus::Unavailable;
+  // 3. Publish with a BIG record carrying a fresh ticket (a regular put of 8 bytes).
   std::uint64_t hw;
   std::uint32_t idx, need;
-  const auto rec = static_cast<std::uint32_t>(kRecordHeader);
-  timed_out = false;
-  while (!reserve(rec, 1, hw, idx, need)) {
-    if (!block || timed_out) {
-      h.lock.unlock();
-      return RingStatus::Unavailable;
-    }
-    timed_out = !wait_space(dl, rec);
-  }
-  if (need != rec) {
-    store_header(idx, 0, kPad);
-    idx = 0;
-  }
+  if (!reserve_locked(rec, block, dl, hw, idx, need)) return RingStatus::Unavailable;
+  std::uint64_t ticket = h.big_ticket.load(std::memory_order_relaxed) + 1;
+  if (ticket == 0) ticket = 1;
+  h.big_ticket.store(ticket, std::memory_order_relaxed);
   store_header(idx, static_cast<std::uint32_t>(n), kBig);
-  h.big_inuse.store(1, std::memory_order_relaxed);             // undone by recover() if we die here
-  h.head.store(advance(hw, need), std::memory_order_release);  // commit
-  const int k = prepare_notify(h.items_seq, h.items_waiters, 1);
-  h.lock.unlock();
-  if (k) futex_wake(&h.items_seq, k, Scope::Shared);
+  std::memcpy(ring_ + idx + kRecordHeader, &ticket, sizeof ticket);
+  h.big_state.store(ticket, std::memory_order_seq_cst);        // undone by recover() if we die here
+  h.head.store(advance(hw, need), std::memory_order_seq_cst);  // commit
+  h.plock.unlock();
+  notify(h.items_wait);
   return RingStatus::Ok;
 }
 
-void ShmRing::get_big(ByteReader read, std::uint64_t tw, std::uint32_t pos, std::uint32_t len) {
+bool ShmRing::get_big(ByteReader read, std::uint64_t tw, std::uint32_t pos, std::uint32_t idx,
+                      std::uint32_t len) {
   Header& h = *h_;
+  std::uint64_t ticket;
+  std::memcpy(&ticket, ring_ + idx + kRecordHeader, sizeof ticket);
+  const std::uint32_t end = pos + static_cast<std::uint32_t>(kBigRecord);
+  if (h.big_state.load(std::memory_order_acquire) != ticket) {
+    retire(tw, end);  // stale: its message was taken by a consumer that died right after
+    return false;
+  }
   try {
     read(std::span<const std::byte>(big_, len));
   } catch (...) {
     h.lock.unlock();
     throw;
   }
-  pos += static_cast<std::uint32_t>(kRecordHeader);
-  h.tail.store(advance(tw, pos - static_cast<std::uint32_t>(tw)),
-               std::memory_order_release);          // commit
-  h.big_inuse.store(0, std::memory_order_relaxed);  // redone by recover() if we die here
-  // Give the pages back unless a producer is about to fill the area again (it holds
-  // big_lock and waits for the ring lock we hold, so it cannot be writing now).
-  if (!h.big_lock.locked()) release_big_pages();
-  const int ks = prepare_notify(h.space_seq, h.space_waiters, INT32_MAX);
-  const int kb = prepare_notify(h.big_seq, h.big_waiters, INT32_MAX);
+  h.big_state.store(0, std::memory_order_seq_cst);  // commit: the message is taken
+  retire(tw, end);
   h.lock.unlock();
-  if (ks) futex_wake(&h.space_seq, ks, Scope::Shared);
-  if (kb) futex_wake(&h.big_seq, kb, Scope::Shared);
+  notify(h.space_wait);
+  notify(h.big_wait);
+  // Give the pages back unless a producer is about to fill the area again (it holds
+  // big_lock while it waits for and writes the area, so holding it we cannot race it).
+  if (h.big_lock.try_lock_free()) {
+    if (h.big_state.load(std::memory_order_relaxed) == 0) release_big_pages();
+    h.big_lock.unlock();
+  }
+  return true;
 }
 
 void ShmRing::release_big_pages() noexcept {
@@ -246,18 +271,16 @@ void ShmRing::release_big_pages() noexcept {
   h_->big_touched.store(0, std::memory_order_relaxed);
 }
 
-void ShmRing::recover() noexcept {
-  Header& h = *h_;
-  const std::uint64_t tw = h.tail.load(std::memory_order_relaxed);
-  const std::uint64_t hw = h.head.load(std::memory_order_relaxed);
-  // Walk the committed records: they were complete when committed and nobody writes
-  // committed bytes, so this only re-derives big_inuse. Anything else would be a bug; the
-  // queue is then emptied rather than left unusable.
+// With plock held: is a BIG record with this ticket queued? Walks [tail, head): producers
+// cannot write there (we hold their lock) and consumers only move tail forward, so the
+// bytes walked stay as committed. A record that makes no sense (a bug) ends the walk.
+bool ShmRing::big_queued(std::uint64_t ticket) const noexcept {
+  const std::uint64_t tw = h_->tail.load(std::memory_order_acquire);
+  const std::uint64_t hw = h_->head.load(std::memory_order_relaxed);
   const auto start = static_cast<std::uint32_t>(tw);
   const auto span = static_cast<std::uint32_t>(hw) - start;
-  std::uint32_t off = 0, msgs = 0;
-  bool big = false, ok = span <= capacity_;
-  while (ok && off != span) {
+  if (span > capacity_) return false;
+  for (std::uint32_t off = 0; off != span;) {
     const std::uint32_t idx = (start + off) & mask_;
     std::uint32_t len, kind;
     load_header(idx, len, kind);
@@ -266,29 +289,39 @@ void ShmRing::recover() noexcept {
       adv = capacity_ - idx;
     } else if (kind == kMsg && len <= inline_max_) {
       adv = static_cast<std::uint32_t>(record_size(len));
-      ++msgs;
-    } else if (kind == kBig && len <= max_message_) {
-      adv = static_cast<std::uint32_t>(kRecordHeader);
-      big = true;
-      ++msgs;
+    } else if (kind == kBig) {
+      std::uint64_t t;
+      std::memcpy(&t, ring_ + idx + kRecordHeader, sizeof t);
+      if (t == ticket) return true;
+      adv = static_cast<std::uint32_t>(kBigRecord);
     } else {
-      ok = false;
-      break;
+      return false;
     }
-    if (adv > capacity_ - idx || adv > span - off) ok = false;
+    if (adv > capacity_ - idx || adv > span - off) return false;
     off += adv;
   }
-  if (!ok || msgs != static_cast<std::uint32_t>((hw >> 32) - (tw >> 32))) {
-    h.tail.store(hw, std::memory_order_release);
-    big = false;
+  return false;
+}
+
+// The lock of one side came from a dead holder. Its commit words are single stores, so the
+// ring is consistent; what is left: a big_state the dead producer stored without publishing
+// its record (cleared here), and the wake-ups it may have died before.
+void ShmRing::recover(RobustLock& l) noexcept {
+  Header& h = *h_;
+  if (&l == &h.plock) {
+    std::uint64_t t = h.big_state.load(std::memory_order_seq_cst);
+    if (t != 0 && !big_queued(t))
+      (void)h.big_state.compare_exchange_strong(t, 0, std::memory_order_seq_cst);
   }
-  h.big_inuse.store(big ? 1 : 0, std::memory_order_relaxed);
-  if (!big && !h.big_lock.locked()) release_big_pages();
-  // The dead holder may have died between its commit and its wake-up: wake everybody.
-  notify_all_now(h.items_seq, h.items_waiters);
-  notify_all_now(h.space_seq, h.space_waiters);
-  notify_all_now(h.big_seq, h.big_waiters);
-  h.lock.consistent();
+  for (auto* w : {&h.items_wait, &h.space_wait, &h.big_wait}) {
+    std::uint32_t v = w->load(std::memory_order_seq_cst);
+    if (v & kSleepers) notify_slow(*w, v);
+  }
+  l.consistent();
+}
+
+std::uint64_t ShmRing::poll_rescues() noexcept {
+  return g_poll_rescues.load(std::memory_order_relaxed);
 }
 
 std::size_t ShmRing::unfinished() const noexcept {
@@ -317,7 +350,7 @@ bool ShmRing::join(const Clock::time_point* dl) noexcept {
     const std::uint32_t d = h.done.load(std::memory_order_seq_cst);
     const auto w = static_cast<std::uint32_t>(h.head.load(std::memory_order_acquire) >> 32);
     bool in_time = true;
-    if (w != d) in_time = sleep_on(h.done, d, dl, [this] { return unfinished() == 0; });
+    if (w != d) in_time = sleep_seen(h.done, d, dl, [this] { return unfinished() == 0; });
     h.join_waiters.fetch_sub(1, std::memory_order_relaxed);
     if (w == d || unfinished() == 0) return true;
     if (!in_time) return false;

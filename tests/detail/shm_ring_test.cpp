@@ -1,14 +1,17 @@
 // The shared-memory byte ring (detail/shm_ring.hpp) on raw bytes: record framing, PAD at the
 // end of the ring, every message size around the inline/big boundary, maxsize, timeouts, the
-// big-message area and its page release, and a producer/consumer pair across fork.
+// big-message area and its page release, a producer/consumer pair across fork, and the
+// wait protocol of the two sides under many threads (no lost wake-up).
 #include "concur/detail/shm_ring.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "../multiprocessing/fork_util.hpp"
@@ -173,6 +176,8 @@ TEST(ShmRing, PositionsAndCountsWrapAt2To32) {
     ShmRing r({.capacity = 4096, .max_message = 1 << 16});
     r.header().head.store(start);
     r.header().tail.store(start);
+    r.header().head_cache.store(start);
+    r.header().tail_cache.store(start);
     r.header().done.store(static_cast<std::uint32_t>(start >> 32));
     for (std::uint32_t i = 0; i < 400; ++i) {
       const auto a = pattern(i % 300, i), b = pattern((i * 37) % 1200, i + 1);
@@ -203,3 +208,99 @@ TEST(ShmRing, JoinAccounting) {
 }
 
 }  // namespace
+
+// Two producers and two consumers (threads: TSan sees every access) on a small bounded ring,
+// messages of mixed sizes and some big ones, every put and get blocking with no deadline,
+// so both sides sleep and wake thousands of times. Exactly-once, untorn, and no sleep may
+// end by the 100 ms re-check instead of a wake-up (a lost wake-up would be rescued by it
+// and otherwise go unnoticed).
+TEST(ShmRing, ManyThreadsBothSidesSleepNoLostWakeup) {
+  ShmRing r({.capacity = 4096, .max_message = 1 << 16, .maxsize = 6});
+  constexpr std::uint32_t kPer = 6000, kProducers = 2, kConsumers = 2;
+  const std::uint64_t rescues = ShmRing::poll_rescues();
+  std::vector<std::atomic<int>> got(kPer * kProducers);
+  std::atomic<int> bad{0};
+  auto size_of = [](std::uint32_t id) -> std::size_t {
+    if (id % 97 == 0) return 5000;  // big path
+    return 4 + (id * 37) % 700;
+  };
+  std::vector<std::thread> ts;
+  for (std::uint32_t p = 0; p < kProducers; ++p)
+    ts.emplace_back([&, p] {
+      for (std::uint32_t i = 0; i < kPer; ++i) {
+        const std::uint32_t id = p * kPer + i;
+        const std::size_t n = size_of(id);
+        const auto st = r.put(
+            n,
+            [&](std::byte* d) {
+              std::memset(d, static_cast<int>(id & 0xff), n);
+              std::memcpy(d, &id, 4);
+            },
+            true, nullptr);
+        if (st != RingStatus::Ok) bad.fetch_add(1);
+      }
+    });
+  for (std::uint32_t c = 0; c < kConsumers; ++c)
+    ts.emplace_back([&] {
+      for (std::uint32_t k = 0; k < kPer * kProducers / kConsumers; ++k) {
+        const auto st = r.get(
+            [&](std::span<const std::byte> m) {
+              std::uint32_t id = 0;
+              std::memcpy(&id, m.data(), 4);
+              bool ok = id < kPer * kProducers && m.size() == size_of(id);
+              for (std::size_t i = 4; ok && i < m.size(); ++i)
+                ok = m[i] == static_cast<std::byte>(id & 0xff);
+              if (ok) {
+                got[id].fetch_add(1);
+              } else {
+                bad.fetch_add(1);
+              }
+            },
+            true, nullptr);
+        if (st != RingStatus::Ok) bad.fetch_add(1);
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  for (std::uint32_t id = 0; id < kPer * kProducers; ++id) ASSERT_EQ(got[id].load(), 1) << id;
+  EXPECT_EQ(r.qsize(), 0u);
+  EXPECT_EQ(ShmRing::poll_rescues(), rescues);
+}
+
+// Every wake-up matters when nothing else follows it: a ping-pong of two threads over two
+// rings, where the pinger's second put waits for room (maxsize 1) and its get waits for the
+// reply, and the ponger pauses before each get so that the other side really goes to sleep.
+// A lost wake-up would leave a sleeper to its 100 ms re-check, which poll_rescues() counts.
+TEST(ShmRing, PingPongEveryWakeupArrives) {
+  ShmRing req({.capacity = 4096, .maxsize = 1}), rep({.capacity = 4096});
+  const std::uint64_t rescues = ShmRing::poll_rescues();
+  constexpr std::uint32_t kRounds = 400;
+  auto put = [](ShmRing& r, std::uint32_t v) {
+    return r.put(
+        4, [&](std::byte* d) { std::memcpy(d, &v, 4); }, true, nullptr);
+  };
+  auto get = [](ShmRing& r) {
+    std::uint32_t v = ~0u;
+    (void)r.get([&](std::span<const std::byte> m) { std::memcpy(&v, m.data(), 4); }, true, nullptr);
+    return v;
+  };
+  std::atomic<int> bad{0};
+  std::thread ponger([&] {
+    for (std::uint32_t i = 0; i < kRounds; ++i) {
+      ::usleep(100);
+      const std::uint32_t a = get(req);
+      ::usleep(100);
+      const std::uint32_t b = get(req);
+      if (a != 2 * i || b != 2 * i + 1) bad.fetch_add(1);
+      if (put(rep, a + b) != RingStatus::Ok) bad.fetch_add(1);
+    }
+  });
+  for (std::uint32_t i = 0; i < kRounds; ++i) {
+    ASSERT_EQ(put(req, 2 * i), RingStatus::Ok);
+    ASSERT_EQ(put(req, 2 * i + 1), RingStatus::Ok);  // waits for room
+    ASSERT_EQ(get(rep), 4 * i + 1) << i;             // waits for the reply
+  }
+  ponger.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(ShmRing::poll_rescues(), rescues);
+}

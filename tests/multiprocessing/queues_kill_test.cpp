@@ -232,8 +232,8 @@ TEST(MpQueueKill, RandomKillsNeverWedgeLoseOrTear) {
 }
 
 // The narrow windows random kills rarely hit, made deterministic: a producer that dies after
-// its commit but before its FUTEX_WAKE (once after unlocking, once still holding the ring
-// lock). The consumer, asleep in a get() without timeout, must still get the message —
+// its commit but before its FUTEX_WAKE (once after unlocking, once still holding the
+// producers' lock). The consumer, asleep in a get() without timeout, must still get the message —
 // through the bounded re-check of its sleep and the robust lock's repair.
 TEST(MpQueueKill, ProducerDiesBetweenCommitAndWake) {
   for (const bool hold_lock : {false, true}) {
@@ -241,13 +241,11 @@ TEST(MpQueueKill, ProducerDiesBetweenCommitAndWake) {
     const pid_t kid = fork_child([&] {
       ::usleep(50000);  // let the consumer fall asleep in get()
       // Pretend nobody sleeps, so the put makes no FUTEX_WAKE: as if it died right there.
-      q.header().lock.lock();
-      q.header().items_waiters.store(0);
-      q.header().lock.unlock();
+      q.header().items_wait.fetch_and(~ShmRing::kSleepers);
       const std::uint32_t v = 42;
       q.put(
           4, [&](std::byte* d) { std::memcpy(d, &v, 4); }, true, nullptr);
-      if (hold_lock) q.header().lock.lock();
+      if (hold_lock) q.header().plock.lock();
       ::raise(SIGKILL);
       return 0;
     });
@@ -311,6 +309,132 @@ TEST(MpQueueKill, DeathsAroundTheBigArea) {
   EXPECT_EQ(q.big_touched(), 0u);  // the pages went back after the message was consumed
   put_big(3, false);               // the area is free again
   EXPECT_EQ(q.qsize(), 1u);
+}
+
+// The two-lock ring's own recovery paths, each window made deterministic.
+//
+// A consumer that died after committing a big message (big_state = 0) but before retiring
+// its BIG record, while holding the consumers' lock: the record is stale; the next get must
+// skip it (not deliver the area twice), and the next big put must not wait for it.
+TEST(MpQueueKill, StaleBigRecordOfADeadConsumerIsSkipped) {
+  ShmRing q({.capacity = 4096, .max_message = 1 << 20});
+  const std::size_t n = 100000;
+  auto put_msg = [&](std::uint32_t id, std::size_t len) {
+    return q.put(
+        len, [&](std::byte* d) { fill(d, id, len, len); }, false, nullptr);
+  };
+  auto get_id = [&](bool& ok) {
+    std::uint32_t id = 0;
+    ok = false;
+    const RingStatus st = q.get(
+        [&](std::span<const std::byte> m) {
+          ok = intact(m);
+          std::memcpy(&id, m.data(), 4);
+        },
+        false, nullptr);
+    return st == RingStatus::Ok ? id : 0u;
+  };
+  ASSERT_EQ(put_msg(1, n), RingStatus::Ok);
+  ASSERT_EQ(put_msg(2, 40), RingStatus::Ok);
+  EXPECT_EQ(wait_exit(fork_child([&] {
+              q.header().lock.lock();
+              q.header().big_state.store(0);  // its commit, then death before the retire
+              ::raise(SIGKILL);
+              return 0;
+            })),
+            -SIGKILL);
+  EXPECT_EQ(q.qsize(), 2u);
+  bool ok = false;
+  EXPECT_EQ(get_id(ok), 2u);  // the stale record is retired unseen, the next one taken
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(q.qsize(), 0u);
+  EXPECT_EQ(get_id(ok), 0u);
+  ASSERT_EQ(put_msg(3, n), RingStatus::Ok);  // the area is free: no wait for the dead
+  EXPECT_EQ(get_id(ok), 3u);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(q.header().lock.owner_died(), false);
+}
+
+// A producer that died between its big_state store and its head store (both locks held):
+// no record carries the ticket, so the next producer frees the area. A producer that died
+// holding the producers' lock while a BIG record IS queued must not free it.
+TEST(MpQueueKill, ProducerDiesBeforePublishingItsBigRecord) {
+  ShmRing q({.capacity = 4096, .max_message = 1 << 20});
+  const std::size_t n = 100000;
+  auto put_msg = [&](std::uint32_t id, std::size_t len, bool block) {
+    const auto dl = concur::detail::Clock::now() + std::chrono::seconds(5);
+    return q.put(
+        len, [&](std::byte* d) { fill(d, id, len, len); }, block, block ? &dl : nullptr);
+  };
+  auto take = [&](std::uint32_t want) {
+    bool ok = false;
+    std::uint32_t id = 0;
+    const RingStatus st = q.get(
+        [&](std::span<const std::byte> m) {
+          ok = intact(m);
+          std::memcpy(&id, m.data(), 4);
+        },
+        false, nullptr);
+    return st == RingStatus::Ok && ok && id == want;
+  };
+  EXPECT_EQ(wait_exit(fork_child([&] {
+              q.header().big_lock.lock();
+              q.header().plock.lock();
+              q.header().big_state.store(q.header().big_ticket.load() + 1);
+              ::raise(SIGKILL);
+              return 0;
+            })),
+            -SIGKILL);
+  EXPECT_EQ(q.qsize(), 0u);
+  // A blocking big put with a deadline: wedged on the dead ticket, it would time out.
+  ASSERT_EQ(put_msg(1, n, true), RingStatus::Ok);
+  EXPECT_EQ(q.header().big_state.load(), q.header().big_ticket.load());
+  // Now a real BIG record is queued; a producer dies holding plock; the next put's repair
+  // must keep the area.
+  EXPECT_EQ(wait_exit(fork_child([&] {
+              q.header().plock.lock();
+              ::raise(SIGKILL);
+              return 0;
+            })),
+            -SIGKILL);
+  ASSERT_EQ(put_msg(2, 40, false), RingStatus::Ok);
+  EXPECT_NE(q.header().big_state.load(), 0u);
+  EXPECT_TRUE(take(1));
+  EXPECT_TRUE(take(2));
+  EXPECT_EQ(q.header().big_state.load(), 0u);
+  EXPECT_EQ(q.big_touched(), 0u);
+}
+
+// A consumer SIGKILLed while asleep in get() leaves its registration in the wait word; the
+// next put's wake-up counts it out (one spare FUTEX_WAKE), so puts are back to no system
+// call. A producer asleep on a full ring, killed, likewise.
+TEST(MpQueueKill, SleeperKilledWhileRegisteredIsCountedOutByTheNextCommit) {
+  ShmRing q({.capacity = 4096, .maxsize = 1});
+  auto sleepers = [&](std::atomic<std::uint32_t>& w) { return w.load() & ShmRing::kSleepers; };
+  const std::uint32_t v = 5;
+  auto put = [&](bool block) {
+    return q.put(
+        4, [&](std::byte* d) { std::memcpy(d, &v, 4); }, block, nullptr);
+  };
+  const pid_t c = fork_child([&] {
+    q.get([](std::span<const std::byte>) {}, true, nullptr);
+    return 0;
+  });
+  while (sleepers(q.header().items_wait) == 0) ::usleep(1000);
+  ::kill(c, SIGKILL);
+  EXPECT_EQ(wait_exit(c), -SIGKILL);
+  EXPECT_EQ(sleepers(q.header().items_wait), 1u);
+  ASSERT_EQ(put(false), RingStatus::Ok);
+  EXPECT_EQ(sleepers(q.header().items_wait), 0u);
+  // The ring is full (maxsize 1): a producer sleeps for room, and is killed.
+  const pid_t p = fork_child([&] { return put(true) == RingStatus::Ok ? 0 : 1; });
+  while (sleepers(q.header().space_wait) == 0) ::usleep(1000);
+  ::kill(p, SIGKILL);
+  EXPECT_EQ(wait_exit(p), -SIGKILL);
+  EXPECT_EQ(q.qsize(), 1u);
+  ASSERT_EQ(q.get([](std::span<const std::byte>) {}, false, nullptr), RingStatus::Ok);
+  EXPECT_EQ(sleepers(q.header().space_wait), 0u);
+  ASSERT_EQ(put(false), RingStatus::Ok);
 }
 
 // A value whose encoding (or decoding) SIGKILLs its process at the g_bomb-th serialize call

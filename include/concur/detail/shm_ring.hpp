@@ -12,25 +12,50 @@
 // Records: the ring holds records [u32 len | u32 kind | payload, padded to 8 bytes]; a record
 // never wraps (a PAD record fills the end of the ring instead). A message larger than
 // inline_max() (a quarter of the ring) is written to the big area — one at a time, under the
-// robust big_lock — and published by a payload-less BIG record.
+// robust big_lock — and published by a BIG record whose payload is the message's ticket.
 //
-// Commit points (why a SIGKILL at any instant is harmless): one RobustLock guards the ring.
-// The write index and the message count are ONE 64-bit word (count << 32 | byte position),
-// and so are the read index and the read count; a put writes its record in free space and
-// publishes it with a single store of that word at the end, a get copies the record out and
-// then retires it with a single store of the read word. A producer killed before its store
-// leaves nothing visible; a consumer killed before its store leaves the message for another
-// consumer. The kernel's robust list hands the lock of a dead holder to the next acquirer,
-// which repairs what is not covered by the two words (the big area's in-use flag; it walks
-// the committed records to decide) and wakes every sleeper, since the dead holder may have
-// died before its wake-up call. Sleepers also re-check every kPollSlice: a process killed
-// between its commit and its FUTEX_WAKE (after unlocking) leaves no trace in the lock, so a
-// bounded sleep is what guarantees that survivors notice.
+// Two sides, two locks. Producers serialize on the robust `plock` and own the head word;
+// consumers serialize on the robust `lock` and own the tail word; a put and a get never
+// share a lock, so a producer and a consumer copy at the same time. The head word is
+// (messages written << 32 | byte position) and is the producers' ONLY commit point: a put
+// writes its record in free space and publishes it with one store of head. The tail word
+// (messages read << 32 | position) is the consumers' commit point: a get copies the record
+// out and retires it with one store of tail. Each side keeps a cached copy of the other
+// side's word on its own cache line (tail_cache, head_cache) and re-reads the real one only
+// when the cache says full/empty, so the hot path moves the head and tail lines between
+// cores only when the ring is (nearly) full or empty.
 //
-// Speed: a put is a lock, a memcpy into the ring, one store and a wake-up only when a
-// sleeper is registered; a get the same in reverse. The lock, both index words (and nothing
-// else a put or get writes) share one cache line. A blocking get on an empty ring polls the
-// count with backoff (kSpinPoll pauses) before it sleeps.
+// Waiting: a waiter registers in a packed word (generation << 16 | sleepers) and sleeps on
+// it; a committer checks that word after its commit (both are seq_cst, so either the
+// committer sees the sleeper or the sleeper's re-check sees the commit) and, only if
+// somebody sleeps, bumps the generation, zeroes the count and wakes them all. The fast path
+// therefore makes no system call and writes no shared word but its own side's.
+//
+// Why a SIGKILL at any instant is harmless:
+//  * A producer killed before its head store leaves nothing visible; a consumer killed
+//    before its tail store leaves the message for another consumer. The kernel's robust
+//    list hands the lock of a dead holder to the next acquirer of that side, which wakes
+//    every sleeper (the dead holder may have died before its wake-up).
+//  * The big area: big_state holds the ticket of the BIG message it carries (0: free). A
+//    producer stores it (holding big_lock and plock) just before its head store; a consumer
+//    copies the area out and stores big_state = 0 — that store is the big message's commit
+//    — then retires the record. A BIG record whose ticket is not big_state is stale (its
+//    consumer died between the two stores) and is skipped. A producer that died between its
+//    big_state store and its head store is found by the next plock holder (the ticket is in
+//    no queued record), which frees the area.
+//  * Pages of the big area are given back (MADV_REMOVE) only by a holder of big_lock that
+//    sees big_state == 0, so nobody writes the area while it is released.
+//  * A process killed after its commit but after unlocking, before its wake-up, leaves no
+//    trace in any lock: sleepers also re-check every kPollSlice, the bound on how late a
+//    survivor notices. A sleeper killed while registered leaves the count high until the
+//    next commit's wake-up zeroes it (one spare FUTEX_WAKE).
+//
+// Speed: a put is an uncontended (for one producer) robust lock, a memcpy into the ring, one
+// store and a load of the waiter word; a get the same in reverse. Neither reads the other
+// side's commit word while its cached copy still shows messages (room): reading `head` on
+// every get, even only as a hint, made 1->1 3.7x slower (docs/benchmarks.md). A
+// blocking get on an empty ring polls the count with backoff (kSpinPoll pauses) before it
+// sleeps.
 //
 // Thread-safety: every member may be called from any thread of any process that has the
 // mapping. Memory ordering: a put happens-before the get that returns its message.
@@ -83,26 +108,35 @@ class ShmRing {
  public:
   static constexpr std::uint32_t kMsg = 1, kPad = 2, kBig = 3;
   static constexpr std::size_t kRecordHeader = 8;
+  static constexpr std::size_t kBigRecord = 16;  // header + the u64 ticket
+
+  // A packed wait word: generation << 16 | registered sleepers.
+  static constexpr std::uint32_t kSleepers = 0xffffu, kGeneration = 0x10000u;
 
   // The shared header (first page of the mapping). Public for the tests' fault injection.
   struct Header {
-    // Line 0: everything a put or a get writes.
-    RobustLock lock;                     // guards the ring and the fields marked (L)
-    std::atomic<std::uint64_t> head{0};  // (messages written << 32) | write position
-    std::atomic<std::uint64_t> tail{0};  // (messages read << 32) | read position
-    // Line 1: wait words, written only when somebody sleeps.
-    alignas(64) std::atomic<std::uint32_t> items_seq{0};
-    std::atomic<std::uint32_t> items_waiters{0};  // (L)
-    std::atomic<std::uint32_t> space_seq{0};
-    std::atomic<std::uint32_t> space_waiters{0};  // (L)
-    std::atomic<std::uint32_t> big_seq{0};
-    std::atomic<std::uint32_t> big_waiters{0};  // (L)
-    std::atomic<std::uint32_t> big_inuse{0};    // (L) a BIG record is queued
-    std::atomic<std::uint64_t> big_touched{0};  // (L) bytes of the big area maybe populated
-    // Line 2: JoinableQueue accounting: unfinished = (head >> 32) - done.
+    // Producer line: written by every put.
+    RobustLock plock;                          // producers; guards the fields marked (P)
+    std::atomic<std::uint64_t> tail_cache{0};  // (P) a tail seen lately (tail_cache <= tail)
+    std::atomic<std::uint64_t> big_ticket{0};  // (P) the last ticket given to a BIG record
+    // Head line: the producers' commit word, read by consumers.
+    alignas(64) std::atomic<std::uint64_t> head{0};  // (messages written << 32) | position
+    // Consumer line: written by every get.
+    alignas(64) RobustLock lock;               // consumers; guards the fields marked (C)
+    std::atomic<std::uint64_t> head_cache{0};  // (C) a head seen lately (head_cache <= head)
+    // Tail line: the consumers' commit word, read by producers.
+    alignas(64) std::atomic<std::uint64_t> tail{0};  // (messages read << 32) | position
+    // Wait words, each on its own line, written only by sleepers and their wakers.
+    alignas(64) std::atomic<std::uint32_t> items_wait{0};
+    alignas(64) std::atomic<std::uint32_t> space_wait{0};
+    alignas(64) std::atomic<std::uint32_t> big_wait{0};
+    // The big area: the ticket of the message it holds (0: free) and its populated bytes.
+    alignas(64) std::atomic<std::uint64_t> big_state{0};
+    std::atomic<std::uint64_t> big_touched{0};  // (big_lock) bytes of the area maybe populated
+    // JoinableQueue accounting: unfinished = (head >> 32) - done.
     alignas(64) std::atomic<std::uint32_t> done{0};
     std::atomic<std::uint32_t> join_waiters{0};
-    // Line 3: one big message at a time.
+    // One big message at a time.
     alignas(64) RobustLock big_lock;
   };
 
@@ -114,9 +148,9 @@ class ShmRing {
   ShmRing& operator=(const ShmRing&) = delete;
 
   // Puts one message of n bytes: write(dst) must write exactly n bytes to dst (it runs with
-  // the ring lock held for inline messages). block = false: Unavailable at once if full;
-  // else waits until *deadline (nullptr: forever). If write throws, nothing is published.
-  // Throws ValueError if n > max_message().
+  // the producers' lock held for inline messages). block = false: Unavailable at once if
+  // full; else waits until *deadline (nullptr: forever). If write throws, nothing is
+  // published. Throws ValueError if n > max_message().
   template <class W>
   RingStatus put(std::size_t n, W&& write, bool block, const Clock::time_point* deadline) {
     if (n > inline_max_) {
@@ -124,80 +158,71 @@ class ShmRing {
       return put_big(n, ByteWriter::of(w), block, deadline);
     }
     const auto rec = static_cast<std::uint32_t>(record_size(n));
-    if (!acquire(deadline)) return RingStatus::Unavailable;
     std::uint64_t hw;
     std::uint32_t idx, need;
-    bool timed_out = false;
-    while (!reserve(rec, 1, hw, idx, need)) {
-      if (!block || timed_out) {
-        h_->lock.unlock();
-        return RingStatus::Unavailable;
-      }
-      timed_out = !wait_space(deadline, rec);
-    }
-    if (need != rec) {  // the record does not fit before the end: PAD, then start over
-      store_header(idx, 0, kPad);
-      idx = 0;
-    }
+    if (!reserve_locked(rec, block, deadline, hw, idx, need)) return RingStatus::Unavailable;
     try {
       write(ring_ + idx + kRecordHeader);
     } catch (...) {
-      h_->lock.unlock();
+      h_->plock.unlock();
       throw;
     }
     store_header(idx, static_cast<std::uint32_t>(n), kMsg);
-    h_->head.store(advance(hw, need), std::memory_order_release);  // commit
-    const int k = prepare_notify(h_->items_seq, h_->items_waiters, 1);
-    h_->lock.unlock();
-    if (k) futex_wake(&h_->items_seq, k, Scope::Shared);
+    h_->head.store(advance(hw, need), std::memory_order_seq_cst);  // commit
+    h_->plock.unlock();
+    notify(h_->items_wait);
     return RingStatus::Ok;
   }
 
-  // Takes the next message: read(span) sees its bytes (with the ring lock held) and the
-  // message is retired only if read returns normally (if it throws, the message stays
+  // Takes the next message: read(span) sees its bytes (with the consumers' lock held) and
+  // the message is retired only if read returns normally (if it throws, the message stays
   // queued and the exception propagates). Same block/deadline rules as put.
   template <class R>
   RingStatus get(R&& read, bool block, const Clock::time_point* deadline) {
-    if (block && count_hint() == 0) spin_while_empty();
-    if (!acquire(deadline)) return RingStatus::Unavailable;
-    bool timed_out = false;
-    std::uint64_t tw;
+    // Poll before taking the lock only when the consumers' cache of head says empty: reading
+    // head itself would pull the producers' line here on every get.
+    if (block && !cached_ready() && count_hint() == 0) spin_while_empty();
+    if (!acquire(h_->lock, deadline)) return RingStatus::Unavailable;
+    bool timed_out = false, skipped = false;
     for (;;) {
-      tw = h_->tail.load(std::memory_order_relaxed);
-      if ((h_->head.load(std::memory_order_acquire) >> 32) != (tw >> 32)) break;
-      if (!block || timed_out) {
-        h_->lock.unlock();
-        return RingStatus::Unavailable;
+      const std::uint64_t tw = h_->tail.load(std::memory_order_relaxed);
+      if (!items_ready(tw)) {
+        if (!block || timed_out) {
+          h_->lock.unlock();
+          if (skipped) notify(h_->space_wait);
+          return RingStatus::Unavailable;
+        }
+        timed_out = !wait_items(deadline);
+        continue;
       }
-      timed_out = !wait_items(deadline);
-    }
-    auto pos = static_cast<std::uint32_t>(tw);
-    std::uint32_t idx = pos & mask_;
-    std::uint32_t len, kind;
-    load_header(idx, len, kind);
-    if (kind == kPad) {
-      pos += capacity_ - idx;
-      idx = 0;
+      auto pos = static_cast<std::uint32_t>(tw);
+      std::uint32_t idx = pos & mask_;
+      std::uint32_t len, kind;
       load_header(idx, len, kind);
-    }
-    if (kind == kBig) {
-      auto& r = read;
-      get_big(ByteReader::of(r), tw, pos, len);
+      if (kind == kPad) {
+        pos += capacity_ - idx;
+        idx = 0;
+        load_header(idx, len, kind);
+      }
+      if (kind == kBig) {
+        auto& r = read;
+        if (get_big(ByteReader::of(r), tw, pos, idx, len)) return RingStatus::Ok;
+        skipped = true;  // a stale BIG record (see the banner), retired: take the next one
+        continue;
+      }
+      try {
+        read(std::span<const std::byte>(ring_ + idx + kRecordHeader, len));
+      } catch (...) {
+        h_->lock.unlock();
+        if (skipped) notify(h_->space_wait);
+        throw;
+      }
+      pos += static_cast<std::uint32_t>(record_size(len));
+      retire(tw, pos);  // commit
+      h_->lock.unlock();
+      notify(h_->space_wait);
       return RingStatus::Ok;
     }
-    try {
-      read(std::span<const std::byte>(ring_ + idx + kRecordHeader, len));
-    } catch (...) {
-      h_->lock.unlock();
-      throw;
-    }
-    pos += static_cast<std::uint32_t>(record_size(len));
-    h_->tail.store(advance(tw, pos - static_cast<std::uint32_t>(tw)),
-                   std::memory_order_release);  // commit
-    const int k = prepare_notify(h_->space_seq, h_->space_waiters, INT32_MAX);
-    h_->lock.unlock();
-    if (k) futex_wake(&h_->space_seq, k, Scope::Shared);
-    return RingStatus::Ok;
   }
 
   // Messages queued (a snapshot; exact when nobody else uses the ring). Lock-free.
@@ -232,10 +257,22 @@ class ShmRing {
     return (kRecordHeader + n + 7) & ~std::size_t{7};
   }
 
+  // Sleeps in this process that ended because a kPollSlice re-check found the condition
+  // true while no wake-up had come: the survivors' net for a peer that died between its
+  // commit and its notify. With no deaths it stays 0 (else a wake-up was lost); for tests.
+  static std::uint64_t poll_rescues() noexcept;
+
+  // Wakes every sleeper registered in a wait word, if there is one (one seq_cst load when
+  // nobody sleeps). Public for the tests.
+  static void notify(std::atomic<std::uint32_t>& w) noexcept {
+    std::uint32_t v = w.load(std::memory_order_seq_cst);
+    if ((v & kSleepers) == 0) return;
+    notify_slow(w, v);
+  }
+
  private:
-  // Takes the ring lock (repairing after a dead holder); false if *deadline passed first.
-  bool acquire(const Clock::time_point* deadline) noexcept {
-    RobustLock& l = h_->lock;
+  // Takes one side's lock (repairing after a dead holder); false if *deadline passed first.
+  bool acquire(RobustLock& l, const Clock::time_point* deadline) noexcept {
     if (!l.try_lock()) {
       if (deadline) {
         if (!l.lock_until(*deadline)) return false;
@@ -243,28 +280,72 @@ class ShmRing {
         l.lock();
       }
     }
-    if (l.owner_died()) recover();
+    if (l.owner_died()) recover(l);
     return true;
   }
-  void relock() noexcept {
-    h_->lock.lock();
-    if (h_->lock.owner_died()) recover();
+  void relock(RobustLock& l) noexcept {
+    l.lock();
+    if (l.owner_died()) recover(l);
   }
 
-  // With the lock held: can a record of rec bytes (and `msgs` messages) go in now? Fills the
-  // head word, the index to write at and the bytes to advance (rec, or PAD + rec).
-  bool reserve(std::uint32_t rec, std::uint32_t msgs, std::uint64_t& hw, std::uint32_t& idx,
-               std::uint32_t& need) const noexcept {
+  // Takes plock and room for a record of rec bytes, waiting as block/deadline say; on
+  // success (plock held) fills the head word, the index to write at and the bytes to
+  // advance (rec, or PAD + rec; a PAD is already written).
+  bool reserve_locked(std::uint32_t rec, bool block, const Clock::time_point* deadline,
+                      std::uint64_t& hw, std::uint32_t& idx, std::uint32_t& need) noexcept {
+    if (!acquire(h_->plock, deadline)) return false;
+    bool timed_out = false;
+    while (!reserve(rec, hw, idx, need)) {
+      if (!block || timed_out) {
+        h_->plock.unlock();
+        return false;
+      }
+      timed_out = !wait_space(deadline, rec);
+    }
+    if (need != rec) {  // the record does not fit before the end: PAD, then start over
+      store_header(idx, 0, kPad);
+      idx = 0;
+    }
+    return true;
+  }
+
+  // With plock held: can a record of rec bytes go in now? Reads the real tail only when
+  // the cached one says no.
+  bool reserve(std::uint32_t rec, std::uint64_t& hw, std::uint32_t& idx,
+               std::uint32_t& need) noexcept {
     hw = h_->head.load(std::memory_order_relaxed);
-    const std::uint64_t tw = h_->tail.load(std::memory_order_relaxed);
-    if (maxsize_ != 0 &&
-        std::uint64_t{static_cast<std::uint32_t>((hw >> 32) - (tw >> 32))} + msgs > maxsize_)
-      return false;
-    const auto used = static_cast<std::uint32_t>(hw) - static_cast<std::uint32_t>(tw);
     idx = static_cast<std::uint32_t>(hw) & mask_;
     const std::uint32_t to_end = capacity_ - idx;
     need = rec <= to_end ? rec : to_end + rec;
+    if (fits(hw, h_->tail_cache.load(std::memory_order_relaxed), need)) return true;
+    const std::uint64_t tw = h_->tail.load(std::memory_order_acquire);
+    h_->tail_cache.store(tw, std::memory_order_relaxed);
+    return fits(hw, tw, need);
+  }
+  bool fits(std::uint64_t hw, std::uint64_t tw, std::uint32_t need) const noexcept {
+    if (maxsize_ != 0 &&
+        std::uint64_t{static_cast<std::uint32_t>((hw >> 32) - (tw >> 32))} + 1 > maxsize_)
+      return false;
+    const auto used = static_cast<std::uint32_t>(hw) - static_cast<std::uint32_t>(tw);
     return std::uint64_t{used} + need <= capacity_;
+  }
+
+  // With the consumers' lock held: is a message queued at tail word tw? Reads the real head
+  // only when the cached one says no.
+  bool items_ready(std::uint64_t tw) noexcept {
+    if ((h_->head_cache.load(std::memory_order_relaxed) >> 32) != (tw >> 32)) return true;
+    const std::uint64_t hw = h_->head.load(std::memory_order_acquire);
+    h_->head_cache.store(hw, std::memory_order_relaxed);
+    return (hw >> 32) != (tw >> 32);
+  }
+  // Without the lock, a hint: does the consumers' cache of head show a message queued?
+  bool cached_ready() const noexcept {
+    return (h_->head_cache.load(std::memory_order_relaxed) >> 32) !=
+           (h_->tail.load(std::memory_order_relaxed) >> 32);
+  }
+  // The consumers' commit: the record at tw ends at position `end`.
+  void retire(std::uint64_t tw, std::uint32_t end) noexcept {
+    h_->tail.store(advance(tw, end - static_cast<std::uint32_t>(tw)), std::memory_order_seq_cst);
   }
 
   void store_header(std::uint32_t idx, std::uint32_t len, std::uint32_t kind) noexcept {
@@ -279,30 +360,21 @@ class ShmRing {
   }
 
   std::size_t count_hint() const noexcept {
-    const std::uint64_t t = h_->tail.load(std::memory_order_relaxed);  // tail first: t <= h
-    const std::uint64_t hw = h_->head.load(std::memory_order_relaxed);
+    const std::uint64_t t = h_->tail.load(std::memory_order_seq_cst);  // tail first: t <= h
+    const std::uint64_t hw = h_->head.load(std::memory_order_seq_cst);
     return static_cast<std::uint32_t>((hw >> 32) - (t >> 32));
   }
 
-  // With the lock held: counts the woken out of `waiters` and bumps `seq` (CondWord's
-  // protocol); the caller makes the FUTEX_WAKE after unlocking.
-  static int prepare_notify(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters,
-                            std::uint32_t n) noexcept {
-    const std::uint32_t w = waiters.load(std::memory_order_relaxed);
-    if (w == 0) return 0;
-    const std::uint32_t k = n < w ? n : w;
-    waiters.store(w - k, std::memory_order_relaxed);
-    seq.fetch_add(1, std::memory_order_relaxed);
-    return static_cast<int>(k);
-  }
-
+  static void notify_slow(std::atomic<std::uint32_t>& w, std::uint32_t v) noexcept;
   void spin_while_empty() const noexcept;
   bool wait_items(const Clock::time_point* deadline) noexcept;
   bool wait_space(const Clock::time_point* deadline, std::uint32_t rec) noexcept;
   RingStatus put_big(std::size_t n, ByteWriter write, bool block,
                      const Clock::time_point* deadline);
-  void get_big(ByteReader read, std::uint64_t tw, std::uint32_t pos, std::uint32_t len);
-  void recover() noexcept;
+  bool get_big(ByteReader read, std::uint64_t tw, std::uint32_t pos, std::uint32_t idx,
+               std::uint32_t len);
+  bool big_queued(std::uint64_t ticket) const noexcept;
+  void recover(RobustLock& l) noexcept;
   void release_big_pages() noexcept;
 
   Header* h_ = nullptr;
