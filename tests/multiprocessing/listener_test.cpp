@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <concur/detail/fd.hpp>
 #include <concur/multiprocessing.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -412,4 +413,421 @@ TEST(Listener, NoDescriptorLeaks) {
     t.join();
   }
   EXPECT_EQ(ptest::count_fds(), before);
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile peers
+
+namespace {
+
+// A raw stream socket connected to `l` (no Connection, no handshake).
+int raw_connect(const mp::Listener& l) {
+  const std::string a = l.address();
+  int fd;
+  if (a[0] == '@') {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path + 1, a.data() + 1, a.size() - 1);
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + a.size());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), len) != 0) std::abort();
+  } else {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    in.sin_port = htons(static_cast<std::uint16_t>(std::stoi(a.substr(a.rfind(':') + 1))));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) std::abort();
+  }
+  return fd;
+}
+
+void raw_send(int fd, std::string_view bytes) {
+  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+}
+
+std::string be32(std::uint32_t n) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(n >> (24 - 8 * i));
+  return s;
+}
+
+// Whether the server closed fd (EOF after draining whatever it sent), waiting up to 10 s.
+bool closed_by_server(int fd) {
+  char buf[512];
+  for (;;) {
+    if (!concur::detail::wait_readable(fd, 10000)) return false;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
+}
+
+// The kinds of hostile peer: how each one misbehaves once connected.
+enum class Hostile {
+  silent,
+  garbage,
+  truncated,
+  huge_length,
+  long_form_huge,
+  wrong_reply,
+  early_close
+};
+
+// Behaves as `kind`; returns whether the server's failure is immediate (not a timeout).
+bool misbehave(int fd, Hostile kind) {
+  switch (kind) {
+    case Hostile::silent:  // connects, says nothing
+      return false;
+    case Hostile::garbage:  // bytes that are no frame at all (a negative length)
+      raw_send(fd, "\xff\xff\xff\x80garbage garbage garbage");
+      return true;
+    case Hostile::truncated:  // a frame header claiming 100 bytes, then 10
+      raw_send(fd, be32(100) + "0123456789");
+      return false;
+    case Hostile::huge_length:  // a 1 GiB length field
+      raw_send(fd, be32(1u << 30));
+      return true;
+    case Hostile::long_form_huge:  // the 12-byte form with a 2^62 length
+      raw_send(fd, std::string("\xff\xff\xff\xff\x40\0\0\0\0\0\0\0", 12));
+      return true;
+    case Hostile::wrong_reply:  // a well-formed frame that is not the right digest
+      raw_send(fd, be32(40) + "{sha256}" + std::string(32, 'x'));
+      return true;
+    case Hostile::early_close:
+      ::shutdown(fd, SHUT_WR);
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST(Hostile, PeersThatMisbehaveDoNotHoldUpHonestClients) {
+  for (const char* address : {"@", "127.0.0.1:0"}) {
+    SCOPED_TRACE(address);
+    // A long handshake timeout: the stalled peers are still pending while the honest
+    // clients are served (an outcome, not a race against the clock).
+    // backlog: every hostile peer connects before anyone accepts.
+    mp::Listener l(address, {.backlog = 64, .authkey = "key", .handshake_timeout = 60s});
+    const Hostile kinds[] = {Hostile::silent,      Hostile::garbage,        Hostile::truncated,
+                             Hostile::huge_length, Hostile::long_form_huge, Hostile::wrong_reply,
+                             Hostile::early_close};
+    std::vector<int> hostile;
+    int immediate = 0;
+    for (int round = 0; round < 3; ++round)
+      for (Hostile k : kinds) {
+        const int fd = raw_connect(l);
+        hostile.push_back(fd);
+        immediate += misbehave(fd, k) ? 1 : 0;
+      }
+    constexpr int kHonest = 8;
+    std::vector<std::string> errors(kHonest);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kHonest; ++i)
+      clients.emplace_back(
+          [&, i] { ping_client(l.address(), "key", &errors[static_cast<std::size_t>(i)]); });
+    int served = 0, refused = 0;
+    while (served < kHonest) {
+      try {
+        serve_ping(l);
+        ++served;
+      } catch (const mp::AuthenticationError&) {
+        ++refused;
+      }
+    }
+    for (auto& t : clients) t.join();
+    for (const auto& e : errors) EXPECT_EQ(e, "");
+    // Every peer that failed outright was refused by now (the honest ones came after them
+    // in the backlog, and a refusal is raised as soon as its bytes are read) ...
+    EXPECT_EQ(refused, immediate);
+    // ... and each of those was disconnected.
+    std::size_t i = 0;
+    for (int round = 0; round < 3; ++round)
+      for (Hostile k : kinds) {
+        const int fd = hostile[i++];
+        if (k != Hostile::silent && k != Hostile::truncated) {
+          EXPECT_TRUE(closed_by_server(fd)) << static_cast<int>(k);
+        }
+      }
+    l.close();  // drops the stalled ones
+    for (int fd : hostile) {
+      EXPECT_TRUE(closed_by_server(fd));
+      ::close(fd);
+    }
+  }
+}
+
+TEST(Hostile, StalledPeerIsDroppedAfterTheHandshakeTimeout) {
+  mp::Listener l("@", {.authkey = "key", .handshake_timeout = 200ms});
+  const int silent = raw_connect(l);
+  const int truncated = raw_connect(l);
+  misbehave(truncated, Hostile::truncated);
+  EXPECT_EQ(what_of<mp::AuthenticationError>([&] { (void)l.accept(); }),
+            "authentication timed out");
+  EXPECT_EQ(what_of<mp::AuthenticationError>([&] { (void)l.accept(); }),
+            "authentication timed out");
+  EXPECT_TRUE(closed_by_server(silent));
+  EXPECT_TRUE(closed_by_server(truncated));
+  ::close(silent);
+  ::close(truncated);
+  round_trip(l, "key");
+}
+
+TEST(Hostile, AFloodBeyondThePendingLimitDropsTheOldest) {
+  mp::Listener l("@", {.backlog = 512, .authkey = "key", .handshake_timeout = 60s});
+  std::vector<int> silent;
+  for (std::size_t i = 0; i < mp::Listener::kMaxPendingHandshakes + 20; ++i)
+    silent.push_back(raw_connect(l));
+  std::string err;
+  std::thread t([&] { ping_client(l.address(), "key", &err); });
+  serve_ping(l);  // reached after the flood: the 20 oldest were dropped to make room
+  t.join();
+  EXPECT_EQ(err, "");
+  for (std::size_t i = 0; i < 20; ++i) EXPECT_TRUE(closed_by_server(silent[i]));
+  l.close();
+  for (int fd : silent) ::close(fd);
+}
+
+TEST(Hostile, PeersKilledAtRandomPointsOfTheHandshake) {
+  // Forked clients doing a real handshake, SIGKILLed after a seeded random delay; the
+  // listener keeps serving and an honest client gets through at the end.
+  mp::Listener l("127.0.0.1:0", {.authkey = "key", .handshake_timeout = 2s});
+  std::mt19937 rng(12345);
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 12; ++i) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      try {
+        mp::Connection c = mp::Client(l.address(), {.authkey = "key"});
+        c.send_bytes(B("ping"));
+        (void)c.recv_bytes();
+      } catch (...) {
+      }
+      ::_exit(0);
+    }
+    kids.push_back(pid);
+  }
+  std::atomic<bool> stop{false};
+  int served = 0, failed = 0;
+  std::thread server([&] {
+    while (!stop) {
+      try {
+        serve_ping(l);
+        ++served;
+      } catch (const mp::AuthenticationError&) {
+        ++failed;
+      } catch (const concur::OSError& e) {
+        if (l.closed()) return;
+        ++failed;  // the peer died mid-ping (EPIPE/ECONNRESET) or the listener closed
+      } catch (const concur::EOFError&) {
+        ++failed;
+      }
+    }
+  });
+  for (pid_t pid : kids) {
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
+    ::kill(pid, SIGKILL);
+  }
+  for (pid_t pid : kids) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+  }
+  std::string err;
+  ping_client(l.address(), "key", &err);
+  EXPECT_EQ(err, "");
+  stop = true;
+  l.close();
+  server.join();
+  EXPECT_GE(served, 1);
+  EXPECT_LE(served + failed, 13 + 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Closed stdio
+
+TEST(Listener, WithStdioClosedEveryDescriptorIsAboveTwo) {
+  const int status = ptest::run_copy([] {
+    ::close(0);
+    ::close(1);
+    ::close(2);
+    int bad = 0;
+    try {
+      mp::Listener l("127.0.0.1:0", {.authkey = "k"});
+      if (l.fileno() <= 2) bad |= 1;
+      std::thread t([&] {
+        mp::Connection c = mp::Client(l.address(), {.authkey = "k"});
+        if (c.fileno() <= 2) bad |= 2;
+        c.send_bytes(B("x"));
+      });
+      mp::Connection c = l.accept();
+      if (c.fileno() <= 2) bad |= 4;
+      if (S(c.recv_bytes()) != "x") bad |= 8;
+      t.join();
+      for (int fd = 0; fd <= 2; ++fd)
+        if (::fcntl(fd, F_GETFD) != -1) bad |= 16;  // nothing of ours landed on 0-2
+    } catch (...) {
+      bad |= 32;
+    }
+    ::_exit(bad);
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// CPython's multiprocessing.connection on the other end
+
+namespace {
+
+bool have_python() {
+  static const bool ok =
+      ::system("python3 -c 'import multiprocessing.connection, hmac' >/dev/null 2>&1") == 0;
+  return ok;
+}
+
+// python3 -c script args...; its stdout comes back through `out` (read_all / a line).
+struct Python {
+  pid_t pid = -1;
+  ptest::Pipe out;
+  Python(const char* script, std::vector<std::string> args) {
+    std::fflush(nullptr);
+    pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out.w, 1);
+      std::vector<char*> argv{const_cast<char*>("python3"), const_cast<char*>("-c"),
+                              const_cast<char*>(script)};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execvp("python3", argv.data());
+      ::_exit(127);
+    }
+    out.close_w();
+  }
+  std::string line() {  // one line of its stdout, without the newline
+    std::string s;
+    char ch;
+    while (::read(out.r, &ch, 1) == 1 && ch != '\n') s += ch;
+    return s;
+  }
+  // The rest of its stdout, then its exit status.
+  std::pair<std::string, int> finish() {
+    std::string rest = out.read_all();
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return {rest, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)};
+  }
+};
+
+// Python's Client: argv[1] is "host:port" or a path; argv[2] the key.
+const char* const kPyClient =
+    "import sys\n"
+    "from multiprocessing.connection import Client\n"
+    "from multiprocessing import AuthenticationError\n"
+    "a = sys.argv[1]\n"
+    "if ':' in a:\n"
+    "    h, p = a.rsplit(':', 1); a = (h, int(p))\n"
+    "try:\n"
+    "    c = Client(a, authkey=sys.argv[2].encode())\n"
+    "except AuthenticationError as e:\n"
+    "    print('AuthenticationError:', e); sys.exit(0)\n"
+    "c.send_bytes(b'hello')\n"
+    "print(c.recv_bytes().decode())\n";
+
+// Python's Listener on 127.0.0.1: prints its port, serves one client (echoes upper-cased).
+const char* const kPyListener =
+    "import sys\n"
+    "from multiprocessing.connection import Listener\n"
+    "from multiprocessing import AuthenticationError\n"
+    "l = Listener(('127.0.0.1', 0), authkey=sys.argv[1].encode())\n"
+    "print(l.address[1], flush=True)\n"
+    "try:\n"
+    "    c = l.accept()\n"
+    "except AuthenticationError as e:\n"
+    "    print('AuthenticationError:', e); sys.exit(0)\n"
+    "c.send_bytes(c.recv_bytes().upper())\n"
+    "try:\n"
+    "    c.recv_bytes()\n"
+    "except EOFError:\n"
+    "    pass\n";
+
+// Python 3.12's client side written out with hmac (the python3 here may be older): answers
+// our "{sha256}" challenge with a "{sha256}" HMAC, then challenges us with argv[3]'s digest.
+const char* const kPy312Client =
+    "import sys, socket, hmac, os\n"
+    "from multiprocessing.connection import Connection\n"
+    "h, p = sys.argv[1].rsplit(':', 1); key = sys.argv[2].encode(); dg = sys.argv[3]\n"
+    "c = Connection(socket.create_connection((h, int(p))).detach())\n"
+    "m = c.recv_bytes(256)\n"
+    "assert m.startswith(b'#CHALLENGE#{sha256}') and len(m) == 11 + 8 + 40, m\n"
+    "m = m[11:]\n"
+    "c.send_bytes(b'{sha256}' + hmac.new(key, m, 'sha256').digest())\n"
+    "assert c.recv_bytes(256) == b'#WELCOME#'\n"
+    "ch = b'{' + dg.encode() + b'}' + os.urandom(40)\n"
+    "c.send_bytes(b'#CHALLENGE#' + ch)\n"
+    "r = c.recv_bytes(256)\n"
+    "if r != b'{' + dg.encode() + b'}' + hmac.new(key, ch, dg).digest():\n"
+    "    c.send_bytes(b'#FAILURE#'); print('bad response', r); sys.exit(1)\n"
+    "c.send_bytes(b'#WELCOME#')\n"
+    "c.send_bytes(b'hello')\n"
+    "print(c.recv_bytes().decode())\n";
+
+// Our side of one Python client: accept, read "hello", answer "world".
+void serve_python(mp::Listener& l) {
+  mp::Connection c = l.accept();
+  EXPECT_EQ(S(c.recv_bytes()), "hello");
+  c.send_bytes(B("world"));
+}
+
+}  // namespace
+
+TEST(Python, CPythonClientAgainstOurListener) {
+  if (!have_python()) GTEST_SKIP() << "no python3";
+  for (std::string address : {std::string("127.0.0.1:0"), unique_path("py")}) {
+    SCOPED_TRACE(address);
+    mp::Listener l(address, {.authkey = "pykey"});
+    Python right(kPyClient, {l.address(), "pykey"});
+    serve_python(l);
+    EXPECT_EQ(right.finish(), std::make_pair(std::string("world\n"), 0));
+
+    Python wrong(kPyClient, {l.address(), "nope"});
+    EXPECT_EQ(what_of<mp::AuthenticationError>([&] { (void)l.accept(); }),
+              "digest received was wrong");
+    EXPECT_EQ(wrong.finish(),
+              std::make_pair(std::string("AuthenticationError: digest sent was rejected\n"), 0));
+  }
+}
+
+TEST(Python, OurClientAgainstCPythonListener) {
+  if (!have_python()) GTEST_SKIP() << "no python3";
+  {
+    Python py(kPyListener, {"pykey"});
+    const std::string port = py.line();
+    mp::Connection c = mp::Client("127.0.0.1:" + port, {.authkey = "pykey"});
+    c.send_bytes(B("shout"));
+    EXPECT_EQ(S(c.recv_bytes()), "SHOUT");
+    c.close();
+    EXPECT_EQ(py.finish().second, 0);
+  }
+  {
+    Python py(kPyListener, {"pykey"});
+    const std::string port = py.line();
+    EXPECT_EQ(what_of<mp::AuthenticationError>(
+                  [&] { (void)mp::Client("127.0.0.1:" + port, {.authkey = "wrong"}); }),
+              "digest sent was rejected");
+    EXPECT_EQ(py.finish(),
+              std::make_pair(std::string("AuthenticationError: digest received was wrong\n"), 0));
+  }
+}
+
+TEST(Python, Python312SchemeWithEveryAllowedDigest) {
+  if (!have_python()) GTEST_SKIP() << "no python3";
+  mp::Listener l("127.0.0.1:0", {.authkey = "k312"});
+  for (const char* digest : {"sha256", "sha384", "sha3_256", "sha3_384", "md5"}) {
+    SCOPED_TRACE(digest);
+    Python py(kPy312Client, {l.address(), "k312", digest});
+    serve_python(l);
+    EXPECT_EQ(py.finish(), std::make_pair(std::string("world\n"), 0));
+  }
 }
