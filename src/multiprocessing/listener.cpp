@@ -572,10 +572,10 @@ Connection Listener::accept() {
         throw AuthenticationError("authentication timed out");
       }
     }
-    // A pending handshake with a whole message already buffered needs no poll.
+    // Poll until the earliest deadline. (A pending peer never has a whole message left in
+    // its buffer here: each is read until only a partial frame, if anything, remains.)
     Clock::time_point wake_at = Clock::time_point::max();
-    for (const auto& p : m.pending)
-      wake_at = std::min(wake_at, p.conn.buffered() > 0 ? now : p.deadline.time_point());
+    for (const auto& p : m.pending) wake_at = std::min(wake_at, p.deadline.time_point());
     fds.clear();
     fds.push_back({m.wake.get(), POLLIN, 0});
     fds.push_back({m.fd.get(), POLLIN, 0});
@@ -599,7 +599,7 @@ Connection Listener::accept() {
     // Handshakes in progress first: they are older than anyone still in the backlog.
     for (std::size_t i = 0; i < m.pending.size(); ++i) {
       auto& p = m.pending[i];
-      if (fds[2 + i].revents == 0 && p.conn.buffered() == 0) continue;
+      if (fds[2 + i].revents == 0) continue;
       bool done = false;
       try {
         done = as_auth_failure([&] {

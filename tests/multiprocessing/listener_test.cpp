@@ -831,3 +831,22 @@ TEST(Python, Python312SchemeWithEveryAllowedDigest) {
     EXPECT_EQ(py.finish(), std::make_pair(std::string("world\n"), 0));
   }
 }
+
+TEST(Hostile, APartialFrameDoesNotMakeAcceptSpin) {
+  // A peer that sent part of a frame waits in poll like a silent one: accept() burns no CPU
+  // while it waits for the rest (CPU time, which load cannot inflate, only deflate).
+  mp::Listener l("@", {.authkey = "key", .handshake_timeout = 1s});
+  const int fd = raw_connect(l);
+  misbehave(fd, Hostile::truncated);
+  timespec t0{}, t1{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  EXPECT_EQ(what_of<mp::AuthenticationError>([&] { (void)l.accept(); }),
+            "authentication timed out");
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  const double cpu = static_cast<double>(t1.tv_sec - t0.tv_sec) +
+                     static_cast<double>(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+  // Waiting costs a few polls (microseconds); a spinning accept() got 80-250 ms of this
+  // second even on a machine with a load average of 17 on 2 cores.
+  EXPECT_LT(cpu, 0.03) << cpu;
+  ::close(fd);
+}
