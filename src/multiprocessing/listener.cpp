@@ -339,7 +339,9 @@ std::string format_sockaddr(const sockaddr_storage& ss, socklen_t len) {
   if (ss.ss_family == AF_INET6) {
     const auto& in6 = reinterpret_cast<const sockaddr_in6&>(ss);
     ::inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6.sin6_port));
+    std::string out = "[";  // (appends: GCC 12 -Wrestrict misfires on "[" + std::string)
+    out.append(host).append("]:").append(std::to_string(ntohs(in6.sin6_port)));
+    return out;
   }
   if (ss.ss_family == AF_UNIX) {
     const auto& sun = reinterpret_cast<const sockaddr_un&>(ss);
@@ -347,7 +349,11 @@ std::string format_sockaddr(const sockaddr_storage& ss, socklen_t len) {
                        ? static_cast<std::size_t>(len) - offsetof(sockaddr_un, sun_path)
                        : 0;
     if (n == 0) return "";
-    if (sun.sun_path[0] == '\0') return "@" + std::string(sun.sun_path + 1, n - 1);
+    if (sun.sun_path[0] == '\0') {
+      std::string out = "@";
+      out.append(sun.sun_path + 1, n - 1);
+      return out;
+    }
     return std::string(sun.sun_path, strnlen(sun.sun_path, n));
   }
   return "";
