@@ -30,6 +30,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "concur/detail/fd.hpp"
 #include "concur/multiprocessing/connection.hpp"
@@ -308,25 +309,53 @@ socklen_t unix_sockaddr(const Address& a, sockaddr_un& sun) {
   return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + a.path.size());
 }
 
-struct AddrInfo {
-  addrinfo* list = nullptr;
-  AddrInfo(const Address& a, bool passive) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-    const int rc =
-        ::getaddrinfo(a.host.empty() ? nullptr : a.host.c_str(), a.port.c_str(), &hints, &list);
-    if (rc != 0)
-      throw OSError("[Errno " + std::to_string(rc) + "] " + ::gai_strerror(rc) + ": '" + a.host +
-                    "'");
-  }
-  ~AddrInfo() {
-    if (list) ::freeaddrinfo(list);
-  }
-  AddrInfo(const AddrInfo&) = delete;
-  AddrInfo& operator=(const AddrInfo&) = delete;
+struct SockAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&ss); }
+  int family() const { return ss.ss_family; }
 };
+
+// The TCP addresses of a.host:a.port, in the resolver's order. An IP literal (and "" =
+// 0.0.0.0, Python's '') is parsed directly: no resolver, so a child forked from a busy
+// multi-threaded parent never enters getaddrinfo's locks for one.
+std::vector<SockAddr> resolve(const Address& a) {
+  const auto port = static_cast<std::uint16_t>(std::stoul(a.port));
+  SockAddr one;
+  auto& in = reinterpret_cast<sockaddr_in&>(one.ss);
+  auto& in6 = reinterpret_cast<sockaddr_in6&>(one.ss);
+  const std::string host = a.host.empty() ? "0.0.0.0" : a.host;
+  if (::inet_pton(AF_INET, host.c_str(), &in.sin_addr) == 1) {
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
+    one.len = sizeof in;
+    return {one};
+  }
+  if (::inet_pton(AF_INET6, host.c_str(), &in6.sin6_addr) == 1) {
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(port);
+    one.len = sizeof in6;
+    return {one};
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), a.port.c_str(), &hints, &list);
+  if (rc != 0)
+    throw OSError("[Errno " + std::to_string(rc) + "] " + ::gai_strerror(rc) + ": '" + host + "'");
+  std::vector<SockAddr> out;
+  for (addrinfo* p = list; p; p = p->ai_next) {
+    if (p->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SockAddr sa;
+    std::memcpy(&sa.ss, p->ai_addr, p->ai_addrlen);
+    sa.len = p->ai_addrlen;
+    out.push_back(sa);
+  }
+  ::freeaddrinfo(list);
+  return out;
+}
 
 // "ip:port" / "[ip6]:port" / "" (an unnamed Unix peer) / the Unix name.
 std::string format_sockaddr(const sockaddr_storage& ss, socklen_t len) {
@@ -448,13 +477,12 @@ Listener::Listener(std::string address, ListenerOptions options) : impl_(std::ma
   const int backlog = std::max(options.backlog, 0);
 
   if (m.addr.kind == Kind::tcp) {
-    AddrInfo ai(m.addr, true);
     int err = EADDRNOTAVAIL;
-    for (addrinfo* p = ai.list; p; p = p->ai_next) {
-      cd::UniqueFd s = make_socket(p->ai_family, SOCK_NONBLOCK);
+    for (const SockAddr& sa : resolve(m.addr)) {
+      cd::UniqueFd s = make_socket(sa.family(), SOCK_NONBLOCK);
       const int one = 1;
       ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (::bind(s.get(), p->ai_addr, p->ai_addrlen) != 0) {
+      if (::bind(s.get(), sa.get(), sa.len) != 0) {
         err = errno;
         continue;
       }
@@ -665,11 +693,10 @@ Connection Client(std::string address, ClientOptions options) {
   if (std::isnan(options.handshake_timeout.count())) throw ValueError(cd::kNaNTimeout);
   cd::UniqueFd fd;
   if (a.kind == Kind::tcp) {
-    AddrInfo ai(a, false);
     int err = ECONNREFUSED;
-    for (addrinfo* p = ai.list; p; p = p->ai_next) {
-      cd::UniqueFd s = make_socket(p->ai_family, 0);
-      err = connect_fd(s.get(), p->ai_addr, p->ai_addrlen);
+    for (const SockAddr& sa : resolve(a)) {
+      cd::UniqueFd s = make_socket(sa.family(), 0);
+      err = connect_fd(s.get(), sa.get(), sa.len);
       if (err == 0) {
         fd = std::move(s);
         break;

@@ -205,6 +205,38 @@ TEST(Listener, TcpWithAuthkey) {
   round_trip(l, "secret");
 }
 
+TEST(Listener, HugeHandshakeTimeoutsMeanForever) {
+  mp::Listener l("127.0.0.1:0", {.authkey = "k", .handshake_timeout = std::chrono::hours::max()});
+  std::string err;
+  std::thread t([&] {
+    try {
+      mp::Connection c = mp::Client(
+          l.address(), {.authkey = "k", .handshake_timeout = std::chrono::nanoseconds::max()});
+      c.send_bytes(B("ping"));
+      (void)c.recv_bytes();
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+  });
+  serve_ping(l);
+  t.join();
+  EXPECT_EQ(err, "");
+}
+
+TEST(Listener, HostNamesAndWildcards) {
+  mp::Listener any(":0");
+  const std::string a = any.address();
+  ASSERT_EQ(a.rfind("0.0.0.0:", 0), 0u) << a;
+  round_trip(any, std::nullopt);  // Client("0.0.0.0:port") reaches the local host
+  mp::Listener named("localhost:0", {.authkey = "k"});
+  const std::string port = named.address().substr(named.address().rfind(':') + 1);
+  std::string err;
+  std::thread t([&] { ping_client("localhost:" + port, "k", &err); });
+  serve_ping(named);
+  t.join();
+  EXPECT_EQ(err, "");
+}
+
 TEST(Listener, Ipv6Loopback) {
   if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback";
   mp::Listener l("[::1]:0", {.authkey = "k6"});
@@ -225,6 +257,7 @@ TEST(Listener, BadAddressesAreValueError) {
                             {.handshake_timeout = std::chrono::duration<double>(std::nan(""))}),
                concur::ValueError);
   EXPECT_THROW(mp::Listener("127.0.0.1:0", {.handshake_timeout = -1s}), concur::ValueError);
+  EXPECT_THROW(mp::Listener("no-such-host.invalid:0"), concur::OSError);
   EXPECT_THROW(
       mp::Client("127.0.0.1:1", {.handshake_timeout = std::chrono::duration<double>(std::nan(""))}),
       concur::ValueError);
@@ -595,6 +628,24 @@ TEST(Hostile, PeersKilledAtRandomPointsOfTheHandshake) {
   mp::Listener l("127.0.0.1:0", {.authkey = "key", .handshake_timeout = 2s});
   std::mt19937 rng(12345);
   std::vector<pid_t> kids;
+  std::atomic<bool> stop{false};
+  int served = 0, failed = 0;
+  // The server thread runs first: the clients are forked from a busy multi-threaded parent.
+  std::thread server([&] {
+    while (!stop) {
+      try {
+        serve_ping(l);
+        ++served;
+      } catch (const mp::AuthenticationError&) {
+        ++failed;
+      } catch (const concur::OSError& e) {
+        if (l.closed() || stop) return;
+        ++failed;  // the peer died mid-ping (EPIPE/ECONNRESET)
+      } catch (const concur::EOFError&) {
+        ++failed;
+      }
+    }
+  });
   for (int i = 0; i < 12; ++i) {
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
@@ -609,23 +660,6 @@ TEST(Hostile, PeersKilledAtRandomPointsOfTheHandshake) {
     }
     kids.push_back(pid);
   }
-  std::atomic<bool> stop{false};
-  int served = 0, failed = 0;
-  std::thread server([&] {
-    while (!stop) {
-      try {
-        serve_ping(l);
-        ++served;
-      } catch (const mp::AuthenticationError&) {
-        ++failed;
-      } catch (const concur::OSError& e) {
-        if (l.closed()) return;
-        ++failed;  // the peer died mid-ping (EPIPE/ECONNRESET) or the listener closed
-      } catch (const concur::EOFError&) {
-        ++failed;
-      }
-    }
-  });
   for (pid_t pid : kids) {
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
     ::kill(pid, SIGKILL);

@@ -325,7 +325,7 @@ std::vector<int> wait(std::span<const int> fds, std::chrono::duration<Rep, Perio
 //   "host:port"               TCP over IPv4 or IPv6 (the first address host resolves to that
 //                             works); port 0 picks a free port, which address() reports:
 //                             "127.0.0.1:41234". "[::1]:port" for an IPv6 literal;
-//                             ":port" binds every interface. TCP_NODELAY on every connection.
+//                             ":port" binds every IPv4 interface (0.0.0.0, Python's ''). TCP_NODELAY on every connection.
 // Anything else is ValueError (bad port, unclosed '[', a Unix path of 108 bytes or more).
 //
 // Authentication (authkey set): Python 3.12's handshake, which interoperates with CPython's
