@@ -201,6 +201,36 @@ static bool check_pipe() {
   return ok;
 }
 
+// Listener/Client with an authkey over TCP, and a refused wrong key (issue #12; links libcrypto).
+static bool check_listener() {
+  namespace mp = concur::multiprocessing;
+  mp::Listener listener("127.0.0.1:0", {.backlog = 4, .authkey = "consumer-key"});
+  mp::Process p(
+      [](std::string address) {
+        mp::Connection c = mp::Client(address, {.authkey = "consumer-key"});
+        c.send(std::string("over tcp"));
+        try {
+          (void)mp::Client(address, {.authkey = "wrong"});
+        } catch (const mp::AuthenticationError&) {
+          c.send(std::string("refused"));
+        }
+      },
+      listener.address());
+  p.start();
+  mp::Connection c = listener.accept();
+  bool ok = c.recv<std::string>() == "over tcp";
+  try {
+    (void)listener.accept();
+    ok = false;
+  } catch (const mp::AuthenticationError&) {
+  }
+  ok = ok && c.recv<std::string>() == "refused";
+  p.join();
+  ok = ok && p.exitcode() == 0;
+  std::printf("listener %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 // Cross-process Queue, JoinableQueue, SimpleQueue through DESIGN.md's names (issue #10).
 static bool check_mp_queues() {
   namespace mp = concur::multiprocessing;
@@ -260,6 +290,7 @@ int main() {
       {"multiprocessing", check_multiprocessing},
       {"shared memory", check_shared_memory},
       {"pipe", check_pipe},
+      {"listener", check_listener},
       {"multiprocessing queues", check_mp_queues},
       {"subprocess", check_subprocess},
   };
