@@ -16,8 +16,12 @@ namespace futures = concur::futures;
 using namespace std::chrono_literals;
 
 namespace {
-int world_rank() { return futures::mpi::rank(); }
-std::string twice(std::string s) { return s + s; }
+int world_rank() {
+  return futures::mpi::rank();
+}
+std::string twice(std::string s) {
+  return s + s;
+}
 futures::MpiPoolExecutor* g_ex = nullptr;
 }  // namespace
 

@@ -19,12 +19,16 @@ namespace futures = concur::futures;
 using namespace std::chrono_literals;
 
 namespace {
-int leave(int code) { std::exit(code); }
+int leave(int code) {
+  std::exit(code);
+}
 int kill_self() {
   ::kill(::getpid(), SIGKILL);
   return 0;
 }
-int which_rank() { return futures::mpi::rank(); }
+int which_rank() {
+  return futures::mpi::rank();
+}
 int slow_rank(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return futures::mpi::rank();

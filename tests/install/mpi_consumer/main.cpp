@@ -7,8 +7,12 @@
 
 namespace futures = concur::futures;
 
-static int cube(int x) { return x * x * x; }
-static int where() { return futures::mpi::rank(); }
+static int cube(int x) {
+  return x * x * x;
+}
+static int where() {
+  return futures::mpi::rank();
+}
 CONCUR_REMOTE(cube);
 CONCUR_REMOTE(where);
 
