@@ -75,6 +75,13 @@ int never_registered(int x) {
 long sum_pair(std::pair<int, long> p) {
   return p.first + p.second;
 }
+// Registered on rank 0 only, at run time (see MismatchedPeersAreErrorsNotCrashes).
+int only_on_rank0(int x) {
+  return x;
+}
+int fake_add(std::string s) {
+  return static_cast<int>(s.size());
+}
 }  // namespace
 
 CONCUR_REMOTE(add);
@@ -206,6 +213,31 @@ TEST(MpiPoolExecutor, UnregisteredFunctionIsAValueError) {
   // A worker looks functions up by name only; an unknown name is refused there too.
   EXPECT_THROW((void)futures::mpi::detail::find_by_name("never_registered"), concur::ValueError);
   EXPECT_EQ(futures::mpi::detail::find_by_name("add").name, "add");
+}
+
+// What a rank receives from a peer built differently (or hostile): a name it does not know,
+// or arguments of another type under a known name. Each is an error in that task's future
+// (the codec refuses the bytes before anything runs); the rank keeps serving.
+TEST(MpiPoolExecutor, MismatchedPeersAreErrorsNotCrashes) {
+  namespace d = futures::mpi::detail;
+  d::register_function("only_on_rank0", reinterpret_cast<d::FnAddress>(&only_on_rank0),
+                       &d::invoke_one<&only_on_rank0>, &d::invoke_chunk<&only_on_rank0>);
+  // Rank 0 sends fake_add's std::string argument under the name "add" (int, int).
+  d::register_function("add", reinterpret_cast<d::FnAddress>(&fake_add), &d::invoke_one<&fake_add>,
+                       &d::invoke_chunk<&fake_add>);
+  futures::MpiPoolExecutor ex;
+  try {
+    (void)ex.submit(only_on_rank0, 1).result(10s);
+    FAIL();
+  } catch (const concur::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("no function named 'only_on_rank0'"), std::string::npos)
+        << e.what();
+  }
+  for (int i = 0; i < 4; ++i)
+    EXPECT_THROW((void)ex.submit(fake_add, std::string(100, 'x')).result(10s), concur::Error);
+  EXPECT_THROW((void)ex.map(fake_add, std::vector<std::string>{"a", "b"}).to_vector(),
+               concur::Error);
+  EXPECT_EQ(ex.submit(add, 2, 3).result(10s), 5);
 }
 
 TEST(MpiPoolExecutor, WaitAndAsCompleted) {
