@@ -100,6 +100,9 @@ class Backoff {
   Clock::time_point last_;
 };
 
+// The engine whose communication thread this is (done-callbacks run there).
+thread_local const void* tls_engine = nullptr;
+
 // The worker serving right now (for the exit handler).
 struct Serving {
   MPI_Comm comm;
@@ -232,8 +235,8 @@ class Engine {
   void push(Call c) {
     std::unique_lock lk(mu_);
     if (broken_ || shutdown_) {
-      lk.unlock();
       const bool broken = broken_;
+      lk.unlock();
       c.state->release();
       if (broken) throw BrokenExecutor("MpiPoolExecutor: no rank is left to run tasks");
       throw RuntimeError("cannot schedule new futures after shutdown");
@@ -258,7 +261,7 @@ class Engine {
   }
 
   void join() {
-    if (std::this_thread::get_id() == thread_.get_id()) return;  // from a callback
+    if (tls_engine == this) return;  // from a done-callback on the communication thread
     std::lock_guard lk(join_mu_);
     if (thread_.joinable()) thread_.join();
   }
@@ -425,6 +428,7 @@ class Engine {
   }
 
   void run() {
+    tls_engine = this;
     Backoff backoff(options_);
     for (;;) {
       bool progress = false;

@@ -347,6 +347,22 @@ TEST(MpiPoolExecutor, DoneCallbacksAndManyTasks) {
   EXPECT_EQ(called.load(), 2000);
 }
 
+// Callbacks run on rank 0's communication thread: shutdown(true) from one must not try to
+// join that thread (it returns; the executor winds down once the callback is done).
+TEST(MpiPoolExecutor, ShutdownFromADoneCallback) {
+  futures::MpiPoolExecutor ex;
+  std::atomic<bool> ran{false};
+  auto f = ex.submit(add, 1, 2);
+  f.add_done_callback([&](futures::Future<int>&) {
+    ex.shutdown(true);
+    ran = true;
+  });
+  EXPECT_EQ(f.result(10s), 3);
+  ex.shutdown(true);
+  EXPECT_TRUE(ran.load());
+  EXPECT_THROW((void)ex.submit(add, 1, 2), concur::RuntimeError);
+}
+
 TEST(MpiPoolExecutor, BusyPollingOptionWorks) {
   futures::MpiPoolExecutor ex({.idle_spin = 0ns, .max_backoff = 0ns});
   EXPECT_EQ(ex.submit(add, 5, 6).result(10s), 11);
