@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -361,6 +362,16 @@ TEST(MpiPoolExecutor, ShutdownFromADoneCallback) {
   ex.shutdown(true);
   EXPECT_TRUE(ran.load());
   EXPECT_THROW((void)ex.submit(add, 1, 2), concur::RuntimeError);
+}
+
+TEST(MpiPoolExecutor, TimeoutsSaturateAndNaNIsAValueError) {
+  futures::MpiPoolExecutor ex;
+  auto slow = ex.submit(slow_rank, 300);
+  EXPECT_THROW((void)slow.result(0s), concur::TimeoutError);
+  EXPECT_THROW((void)slow.result(std::chrono::duration<double>(std::nan(""))), concur::ValueError);
+  EXPECT_GE(slow.result(std::chrono::hours::max()), 1);
+  auto fs = std::vector<futures::Future<int>>{ex.submit(square, 2)};
+  EXPECT_EQ(futures::wait(fs, std::chrono::hours::max()).done.size(), 1u);
 }
 
 TEST(MpiPoolExecutor, BusyPollingOptionWorks) {
