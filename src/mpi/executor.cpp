@@ -362,6 +362,7 @@ class Engine {
     MPI_Wait(&f.req, MPI_STATUS_IGNORE);  // the worker has received it
     --slots_[f.slot].inflight;
     const auto body = m.subspan(kResultHeader);
+    std::exception_ptr e;
     try {
       if (ok) {
         f.call.complete(f.call.state, body);
@@ -370,8 +371,12 @@ class Engine {
       }
       concur::detail::rethrow(codec::decode<concur::detail::ExceptionInfo>(body));
     } catch (...) {
-      fail(f.call, std::current_exception());
+      e = std::current_exception();
     }
+    // Failed outside the handler: once the future is published this thread holds no
+    // reference to the exception object (the handler's own is dropped at the end of the
+    // catch), so its last owner, the thread that consumed it, is the one that destroys it.
+    fail(f.call, std::move(e));
   }
 
   void on_gone(int source) {
