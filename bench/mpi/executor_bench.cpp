@@ -1,6 +1,6 @@
 // MpiPoolExecutor over 3 ranks against a raw MPI_Send/MPI_Recv ping-pong in the same run
 // (bench/mpi/run.sh starts it under mpirun -np 3). Prints one line per measure:
-//   raw ping-pong (8 B round trip), one-task latency (sequential submit(f).result()),
+//   raw ping-pong (8 B round trip; the third rank asleep meanwhile), one-task latency (sequential submit(f).result()),
 //   tasks/s (N submits then wait), map items/s (chunksize 1 and 64), each with the default
 //   back-off and with busy polling; and the CPU idle ranks burn per second of wall time:
 //   Open MPI's blocking MPI_Recv, our workers with the default back-off, busy polling.
@@ -115,7 +115,16 @@ int main(int argc, char** argv) {
       MPI_Send(&msg, 1, MPI_LONG_LONG, 0, 0, MPI_COMM_WORLD);
     }
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  {
+    // Rank 2 waits out the ping-pong asleep (a blocking barrier would busy-poll and take
+    // CPU from the two ranks measured, with 3 ranks on 2 cores).
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    for (int done = 0; !done;) {
+      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      if (!done && rank == 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   // 2. What Open MPI's own blocking receive costs an idle rank.
   if (rank == 0) {
     std::printf("raw        idle in MPI_Recv CPU     %8.3f cores per rank\n", idle_cpu(pids, 1.0));
