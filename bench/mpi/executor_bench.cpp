@@ -1,6 +1,7 @@
 // MpiPoolExecutor over 3 ranks against a raw MPI_Send/MPI_Recv ping-pong in the same run
 // (bench/mpi/run.sh starts it under mpirun -np 3). Prints one line per measure:
-//   raw ping-pong (8 B round trip; the third rank asleep meanwhile), one-task latency (sequential submit(f).result()),
+//   raw ping-pong (8 B round trip; the third rank asleep meanwhile), one-task latency
+//   (sequential submit(f).result()),
 //   tasks/s (N submits then wait), map items/s (chunksize 1 and 64), each with the default
 //   back-off and with busy polling; and the CPU idle ranks burn per second of wall time:
 //   Open MPI's blocking MPI_Recv, our workers with the default back-off, busy polling.
