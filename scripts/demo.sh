@@ -50,6 +50,7 @@ ThreadPoolExecutor: submit, map, as_completed            | 000 GIL (concurrent.f
 The GIL lesson: a CPU-bound loop over 2 threads          | 000 GIL; coarse-grained lock            | gil_lesson
 Square and cube on a process pool                        | 002 제곱과 세제곱; 000 ProcessPoolExecutor | pool_square_cube
 CPU-bound work: threads vs a process pool (the GIL)      | 000 GIL: ProcessPoolExecutor 권장       | pool_gil
+The same CPU-bound loop on MpiPoolExecutor, 3 ranks      | 000 GIL (scale-out: MPI ranks)          | cpu_bound
 ## multiprocessing: processes (notes 003, 000, 002)
 Process ids: os.getpid, getuid, getgid, getcwd           | 002 process                             | process_info
 Processes with names and pids                            | 003 Multiprocessing 구현                | process_basic
@@ -122,8 +123,20 @@ while IFS= read -r line; do
     missing+=("$prog")
     continue
   fi
+  launch=("${runner[@]}")
+  case $path in
+    */examples/mpi/*) # MpiPoolExecutor's programs run over 3 ranks on this machine
+      if ! command -v mpirun >/dev/null; then
+        echo "(skipped: mpirun is absent; install openmpi-bin)"
+        continue
+      fi
+      export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
+        OMPI_MCA_btl_vader_single_copy_mechanism=none
+      launch+=(mpirun --oversubscribe -np 3)
+      ;;
+  esac
   # shellcheck disable=SC2086
-  "${runner[@]}" "$path" $args </dev/null
+  "${launch[@]}" "$path" $args </dev/null
   rc=$?
   ran=$((ran + 1))
   if [ $rc -ne 0 ]; then

@@ -3,7 +3,8 @@
 # As root: apt-get installs whatever is missing. Otherwise: prints the exact command and fails.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ make pkg-config python3 libgtest-dev libgmock-dev libbenchmark-dev
-      libcereal-dev libssl-dev libtbb-dev libboost-dev clang doxygen gnuplot-nox)
+      libcereal-dev libssl-dev libtbb-dev libboost-dev clang doxygen gnuplot-nox
+      libopenmpi-dev openmpi-bin python3-mpi4py)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

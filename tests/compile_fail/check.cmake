@@ -1,6 +1,10 @@
-# Compiles SOURCE (-DCXX -DSOURCE -DINCLUDE) and passes if the compiler refuses it with every
+# Compiles SOURCE (-DCXX -DSOURCE -DINCLUDE, optional -DEXTRA_INCLUDE) and passes if the compiler refuses it with every
 # message SOURCE lists on a `// expect: <text>` line.
-execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -I${INCLUDE} ${SOURCE}
+set(extra "")
+foreach(dir IN LISTS EXTRA_INCLUDE)
+  list(APPEND extra -I${dir})
+endforeach()
+execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -I${INCLUDE} ${extra} ${SOURCE}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)
   message(FATAL_ERROR "${SOURCE} compiled, but it must not")
