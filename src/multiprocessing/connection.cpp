@@ -84,6 +84,9 @@ int poll_fds(pollfd* fds, nfds_t n, Clock::time_point deadline) {
   }
 }
 
+// recv_bytes_until's deadline passed in the middle of a big message (never escapes).
+struct ReadTimedOut {};
+
 void wait_fd(int fd, short events) {
   pollfd p{fd, events, 0};
   poll_fds(&p, 1, Clock::time_point::max());
@@ -229,6 +232,10 @@ void Connection::close() noexcept {
 // Reading
 
 std::size_t Connection::read_some(std::byte* p, std::size_t n) {
+  if (read_deadline_ != Clock::time_point::max()) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll_fds(&pfd, 1, read_deadline_) == 0) throw ReadTimedOut{};
+  }
   for (;;) {
     ssize_t got;
     if (is_socket_) {
@@ -299,8 +306,7 @@ concur::detail::FrameHeader Connection::next_header(std::uint64_t limit) {
   }
 }
 
-void Connection::bad_message_length() {
-  // Python's _bad_message_length: the stream is out of step, so this end stops receiving.
+void Connection::stop_receiving() noexcept {
   if (writable_) {
     readable_ = false;
     rbuf_.reset();
@@ -309,6 +315,11 @@ void Connection::bad_message_length() {
   } else {
     close();
   }
+}
+
+void Connection::bad_message_length() {
+  // Python's _bad_message_length: the stream is out of step, so this end stops receiving.
+  stop_receiving();
   throw OSError("bad message length");
 }
 
@@ -389,6 +400,46 @@ std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxleng
   std::vector<std::byte> out;
   read_message(out, static_cast<std::size_t>(h.length));
   return out;
+}
+
+std::optional<std::vector<std::byte>> Connection::recv_bytes_until(
+    Clock::time_point deadline, std::optional<std::size_t> maxlength) {
+  check_readable();
+  const std::uint64_t limit =
+      std::min<std::uint64_t>(max_message_, maxlength.value_or(max_message_));
+  // Gather a whole frame in the buffer before consuming any of it (a frame that cannot fit
+  // there: at least its header).
+  for (;;) {
+    const auto h = cd::parse_frame_header(
+        rbuf_ ? std::span<const std::byte>(rbuf_.get() + rpos_, rend_ - rpos_)
+              : std::span<const std::byte>(),
+        limit);
+    if (h.kind == cd::FrameKind::bad_length) bad_message_length();
+    if (h.kind != cd::FrameKind::incomplete) {
+      const std::uint64_t whole = h.header_size + (h.kind == cd::FrameKind::message ? h.length : 0);
+      if (whole > kRecvBuffer) break;
+      if (rend_ - rpos_ >= whole) return recv_bytes(maxlength);  // all here: no blocking
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (poll_fds(&p, 1, deadline) == 0) return std::nullopt;
+    const bool partial = rend_ > rpos_;
+    if (fill() == 0) {
+      if (partial) throw OSError(kEndOfFile);
+      throw EOFError("peer closed the connection");
+    }
+  }
+  // A big message: read it as it comes, each read bounded by the deadline.
+  struct Reset {
+    Clock::time_point& d;
+    ~Reset() { d = Clock::time_point::max(); }
+  } reset{read_deadline_};
+  read_deadline_ = deadline;
+  try {
+    return recv_bytes(maxlength);
+  } catch (const ReadTimedOut&) {
+    stop_receiving();
+    return std::nullopt;
+  }
 }
 
 std::size_t Connection::recv_bytes_into(std::span<std::byte> buf, std::size_t offset) {

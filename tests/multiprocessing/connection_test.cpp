@@ -26,24 +26,20 @@
 #include <vector>
 
 #include "../helpers/codec_types.hpp"
+#include "bytes_util.hpp"
 #include "fork_util.hpp"
 #include "gtest/gtest.h"
 #include "process_util.hpp"
 
 namespace mp = concur::multiprocessing;
 using namespace std::chrono_literals;
+using concur_test::B;
 using concur_test::fork_child;
+using concur_test::S;
 using concur_test::wait_exit;
+using concur_test::what_of;
 
 namespace {
-
-std::vector<std::byte> B(std::string_view s) {
-  const auto* p = reinterpret_cast<const std::byte*>(s.data());
-  return {p, p + s.size()};
-}
-std::string S(std::span<const std::byte> b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
 
 // A deterministic pattern for big messages, different per `seed`.
 std::vector<std::byte> pattern(std::size_t n, std::uint32_t seed) {
@@ -64,16 +60,6 @@ void raw_write(int fd, std::initializer_list<unsigned> bytes) {
   std::vector<std::byte> v;
   for (unsigned b : bytes) v.push_back(static_cast<std::byte>(b));
   raw_write(fd, v);
-}
-
-template <class E, class F>
-std::string what_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception>";
 }
 
 // Peak resident memory. Under AddressSanitizer every fresh allocation also touches its

@@ -38,14 +38,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "concur/detail/codec.hpp"
+#include "concur/detail/deadline.hpp"
 #include "concur/detail/frame.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/errors.hpp"
@@ -169,6 +172,17 @@ class Connection {
   // before asking the OS).
   std::size_t buffered() const noexcept { return rend_ - rpos_; }
 
+  // recv_bytes that waits at most until `deadline` (time_point::max(): forever): nullopt if
+  // no whole message has arrived by then. A message that fits the receive buffer (64 KiB)
+  // is taken only once all of it is here, so after nullopt nothing is lost and the next
+  // receive continues the same message. A bigger one is read as it arrives; a deadline that
+  // passes in its middle makes this end stop receiving (as after a bad length: it becomes
+  // write-only, or closed if it was read-only). Errors as recv_bytes. For servers that must
+  // not be held by a slow peer (the Listener's handshake).
+  std::optional<std::vector<std::byte>> recv_bytes_until(
+      std::chrono::steady_clock::time_point deadline,
+      std::optional<std::size_t> maxlength = std::nullopt);
+
  private:
   using Clock = std::chrono::steady_clock;
 
@@ -178,6 +192,8 @@ class Connection {
   // Reads the next frame header (blocking); consumes it from the buffer.
   concur::detail::FrameHeader next_header(std::uint64_t limit);
   [[noreturn]] void bad_message_length();
+  // The stream is out of step: stop receiving (write-only, or closed if read-only).
+  void stop_receiving() noexcept;
   // Copies/reads exactly n payload bytes to dst.
   void read_payload(std::byte* dst, std::size_t n);
   // Reads a payload of len bytes into out (grown step by step, see kGrowStep).
@@ -216,6 +232,8 @@ class Connection {
   std::size_t sbuf_len_ = 0;
   // Descriptors that arrived (SCM_RIGHTS) and wait for their frame in recv_handle().
   std::vector<int> pending_fds_;
+  // recv_bytes_until of a big message: each read waits at most until here.
+  std::chrono::steady_clock::time_point read_deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 // Python's multiprocessing.Pipe(duplex=True): (a, b). duplex: a socketpair, both ends send
@@ -294,4 +312,112 @@ std::vector<int> wait(std::span<const int> fds, std::chrono::duration<Rep, Perio
   return wait_until(fds, detail::poll_deadline(timeout));
 }
 
+// ---------------------------------------------------------------------------------------
+// Listener / Client: Python's multiprocessing.connection.Listener and Client.
+//
+// Addresses (a std::string; what address() returns can be given to Client):
+//   "/path", "./rel", "name"  a Unix socket file (any string with a '/' or without a ':').
+//                             Created with mode 0600; EADDRINUSE if the file exists; removed
+//                             by close()/the destructor in the process that created it
+//                             (not in a forked child), and only if it is still this socket.
+//   "\0name" or "@name"       an abstract Unix socket (no file). "@" alone: the kernel picks
+//                             a free name (address() returns it as "@xxxxx").
+//   "host:port"               TCP over IPv4 or IPv6 (the first address host resolves to that
+//                             works); port 0 picks a free port, which address() reports:
+//                             "127.0.0.1:41234". "[::1]:port" for an IPv6 literal;
+//                             ":port" binds every interface. TCP_NODELAY on every connection.
+// Anything else is ValueError (bad port, unclosed '[', a Unix path of 108 bytes or more).
+//
+// Authentication (authkey set): Python 3.12's handshake, which interoperates with CPython's
+// Listener/Client of 3.12 and of earlier versions (their HMAC-MD5 form): the listener sends
+// a random "{sha256}" challenge and checks the peer's HMAC, then answers the peer's
+// challenge; the client does the reverse. A wrong key is AuthenticationError on both sides
+// ("digest received was wrong" on the side that checked, "digest sent was rejected" on the
+// other) and the connection is closed. Decision (Python is silent): every failure of the
+// handshake — wrong digest, garbage, an oversized frame, the peer hanging up, or taking
+// longer than handshake_timeout — is AuthenticationError, so a server loop needs to catch
+// one type.
+//
+// accept() serves many handshakes at once: a peer that stalls or sends garbage does not hold
+// up the honest ones behind it (each peer is dropped after handshake_timeout; at most
+// kMaxPendingHandshakes are in progress — beyond that the oldest is dropped). accept()
+// returns the first peer that completes, or throws AuthenticationError for one that failed
+// (the listener stays usable: call accept() again).
+//
+// Thread-safety: accept() calls are serialized (one runs at a time); close() may be called
+// from another thread while accept() blocks: it wakes it (OSError("listener is closed")),
+// waits for it to leave, then closes. Other members may be called concurrently.
+struct ListenerOptions {
+  int backlog = 16;
+  // The key both sides must share (any bytes, empty allowed); nullopt: no handshake.
+  std::optional<std::string> authkey{};
+  // How long one peer may take to finish the handshake once accepted (NaN, zero or negative
+  // is ValueError).
+  std::chrono::duration<double> handshake_timeout = std::chrono::seconds(5);
+};
+
+class Listener {
+ public:
+  // Binds and listens. ValueError for a bad address or option; OSError (FileExistsError is
+  // not used: Python's EADDRINUSE) when the address cannot be bound.
+  explicit Listener(std::string address, ListenerOptions options = {});
+  Listener(Listener&&) noexcept;
+  Listener& operator=(Listener&&) noexcept;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  // close().
+  ~Listener();
+
+  // The next connection (authenticated when an authkey is set); blocks until one arrives.
+  // AuthenticationError for a peer whose handshake failed; OSError("listener is closed")
+  // after close(); OSError with the errno for the OS's failures (EMFILE...).
+  Connection accept();
+  // Stops listening, drops the handshakes in progress, removes the socket file (see above).
+  // Idempotent; connections already accepted stay open.
+  void close();
+  bool closed() const noexcept;
+  // The bound address, port filled in ("127.0.0.1:41234", "[::1]:41234", "/tmp/s", "@name").
+  std::string address() const;
+  // The listening socket (for poll: readable when a peer is waiting to be accepted).
+  // OSError("listener is closed") after close().
+  int fileno() const;
+  // Python's last_accepted: the peer of the last accepted connection ("ip:port" for TCP,
+  // "" for an unnamed Unix peer); nullopt before the first.
+  std::optional<std::string> last_accepted() const;
+
+  static constexpr std::size_t kMaxPendingHandshakes = 128;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ClientOptions {
+  // The listener's key; nullopt: no handshake.
+  std::optional<std::string> authkey{};
+  // How long the handshake may take (default forever, as Python's Client; NaN is ValueError).
+  std::chrono::duration<double> handshake_timeout =
+      std::chrono::duration<double>(std::numeric_limits<double>::infinity());
+};
+
+// Connects to a Listener (or to CPython's). OSError with the errno when it cannot connect
+// (FileNotFoundError for a missing Unix socket file, ECONNREFUSED...); ValueError for a bad
+// address; AuthenticationError as above.
+Connection Client(std::string address, ClientOptions options = {});
+
 }  // namespace concur::multiprocessing
+
+// The handshake's halves, for code that runs its own (the Manager). Python's
+// deliver_challenge/answer_challenge: deliver sends a challenge and checks the answer (then
+// sends WELCOME or FAILURE), answer answers the peer's challenge and waits for its verdict.
+// A listener runs deliver then answer, a client answer then deliver. Every failure —
+// including a deadline that passes, EOF and oversized frames — is AuthenticationError; the
+// caller closes the connection.
+namespace concur::detail {
+void deliver_challenge(multiprocessing::Connection& conn, std::string_view authkey,
+                       Deadline deadline);
+void answer_challenge(multiprocessing::Connection& conn, std::string_view authkey,
+                      Deadline deadline);
+// 32 random bytes (getrandom), Python's os.urandom(32) default authkey.
+std::string random_authkey();
+}  // namespace concur::detail
