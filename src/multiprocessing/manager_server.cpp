@@ -73,7 +73,8 @@ struct LiveConnections {
 struct BaseManager::Impl {
   enum class State { initial, started, serving, connected, shut };
   ManagerOptions options;
-  State state = State::initial;
+  std::atomic<State> state{State::initial};
+  mutable std::mutex mu;  // guards address and listening (serve_forever runs in another thread)
   pid_t owner = ::getpid();
   std::shared_ptr<detail::ServerCore> server = std::make_shared<detail::ServerCore>();
   std::shared_ptr<detail::ClientCore> client;
@@ -154,8 +155,9 @@ struct BaseManager::Impl {
     ::_exit(0);
   }
 
-  Listener* listening = nullptr;  // serve_forever's, while it accepts
+  Listener* listening = nullptr;  // serve_forever's, while it accepts (guarded by mu)
   void wake_acceptor() {
+    std::lock_guard<std::mutex> g(mu);
     if (listening != nullptr) listening->close();  // accept() returns; the loop sees `stop`
   }
 };
@@ -201,8 +203,11 @@ void BaseManager::start() {
     I.process->join();
     concur::detail::rethrow(std::get<2>(msg));
   }
-  I.address = std::get<1>(msg);
-  I.client = std::make_shared<detail::ClientCore>(connector(I.address, I.options.authkey));
+  {
+    std::lock_guard<std::mutex> g(I.mu);
+    I.address = std::get<1>(msg);
+  }
+  I.client = std::make_shared<detail::ClientCore>(connector(std::get<1>(msg), I.options.authkey));
   I.state = Impl::State::started;
 }
 
@@ -210,15 +215,22 @@ void BaseManager::serve_forever() {
   Impl& I = *impl_;
   if (I.state != Impl::State::initial) throw ProcessError("Already started server");
   Listener listener(I.options.address.empty() ? private_address() : I.options.address);
-  I.address = listener.address();
-  I.client = std::make_shared<detail::ClientCore>(connector(I.address, I.options.authkey));
+  I.client = std::make_shared<detail::ClientCore>(connector(listener.address(), I.options.authkey));
   I.server->on_shutdown = [&I] {
     I.stop.store(true);
     I.wake_acceptor();
   };
-  I.listening = &listener;
+  {
+    std::lock_guard<std::mutex> g(I.mu);
+    I.address = listener.address();
+    I.listening = &listener;
+  }
   I.state = Impl::State::serving;
   I.accept_loop(listener, true);
+  {
+    std::lock_guard<std::mutex> g(I.mu);  // a wake_acceptor() in progress finishes first
+    I.listening = nullptr;
+  }
   listener.close();
   std::unique_lock<std::mutex> g(I.live->mu);
   for (int fd : I.live->fds) ::shutdown(fd, SHUT_RDWR);  // their recv returns: EOF
@@ -230,10 +242,14 @@ void BaseManager::connect() {
   Impl& I = *impl_;
   if (I.state != Impl::State::initial) throw ProcessError("Already started or connected");
   if (I.options.address.empty()) throw ValueError("connect() needs the server's address");
-  I.address = I.options.address;
-  auto client = std::make_shared<detail::ClientCore>(connector(I.address, I.options.authkey));
+  auto client =
+      std::make_shared<detail::ClientCore>(connector(I.options.address, I.options.authkey));
   client->call<void>(detail::kControl, detail::kPing);
   I.client = std::move(client);
+  {
+    std::lock_guard<std::mutex> g(I.mu);
+    I.address = I.options.address;
+  }
   I.state = Impl::State::connected;
 }
 

@@ -173,6 +173,12 @@ TEST(Manager, ABlockedCallBlocksOnlyItsCaller) {
 }
 
 TEST(Manager, ForkFromABusyParentAndThreadsOfOneProcess) {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's allocator (GCC 12) takes no lock around fork: a child forked while a parent thread
+  // is inside malloc deadlocks in the allocator's own mutex (seen in gdb: SizeClassAllocator64
+  // ::GetFromAllocator). glibc's malloc is fork-safe, so the test runs in the other builds.
+  GTEST_SKIP() << "fork while other threads allocate: ASan's allocator is not fork-safe";
+#endif
   mp::Manager m;
   auto v = m.Value<long>(0);
   auto lock = m.Lock();
