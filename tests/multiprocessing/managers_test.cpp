@@ -101,6 +101,7 @@ TEST(Manager, EveryProxyKindFromAChild) {
   auto bar = m.Barrier(2);
   auto ns = m.Namespace();
   auto flag = m.Value<bool>(false);
+  auto arr = m.Array<double>(3);
   ns.set("x", 1);
 
   mp::Process child([=]() mutable {
@@ -125,6 +126,7 @@ TEST(Manager, EveryProxyKindFromAChild) {
     (void)bar.wait(30s);
     ns.set("x", ns.get<int>("x") + 1);
     ns.set<std::string>("who", "child");
+    arr.set(-1, 2.5);
   });
   child.start();
   jq.put(7);
@@ -144,6 +146,11 @@ TEST(Manager, EveryProxyKindFromAChild) {
   EXPECT_EQ(d.to_map(), (std::map<std::string, double>{{"a", 1.5}, {"b", 2.5}}));
   EXPECT_EQ(ns.get<int>("x"), 2);
   EXPECT_EQ(ns.get<std::string>("who"), "child");
+  EXPECT_EQ(arr.to_vector(), (std::vector<double>{0, 0, 2.5}));
+  EXPECT_THROW((void)arr.at(3), concur::IndexError);
+  EXPECT_THROW(arr.assign({1.0}), concur::ValueError);
+  arr.assign({1, 2, 3});
+  EXPECT_EQ(arr[1], 2.0);
   // Errors come back as their own types.
   EXPECT_THROW((void)l.at(10), concur::IndexError);
   EXPECT_THROW((void)d.at("zz"), concur::KeyError);

@@ -416,6 +416,47 @@ class ListProxy : public BaseProxy {
   }
 };
 
+// Python's ArrayProxy (manager.Array(typecode, sequence)): a fixed-length sequence. at/set
+// take Python indices (IndexError("array index out of range")); assign replaces every item
+// (ValueError if the length differs); to_vector is one round trip.
+template <class T>
+class ArrayProxy : public BaseProxy {
+ public:
+  using BaseProxy::BaseProxy;
+  T at(std::int64_t i) const { return invoke<T>(0, i); }
+  T operator[](std::int64_t i) const { return at(i); }
+  void set(std::int64_t i, const T& v) const { invoke<void>(1, i, v); }
+  std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>(2)); }
+  std::vector<T> to_vector() const { return invoke<std::vector<T>>(3); }
+  void assign(const std::vector<T>& v) const { invoke<void>(4, v); }
+
+  struct Box {
+    std::vector<T> items;
+  };
+  static std::shared_ptr<Box> construct(std::span<const std::byte> init) {
+    auto b = std::make_shared<Box>();
+    b->items = detail::codec::decode<std::vector<T>>(init);
+    return b;
+  }
+  static void fill(detail::ServedObject& o, Box& b) {
+    using detail::py_index;
+    auto& v = b.items;
+    o.serialize = true;
+    o.def<T, std::int64_t>("__getitem__", [&v](std::int64_t& i) {
+      return v[py_index(i, v.size(), "array index out of range")];
+    });
+    o.def<void, std::int64_t, T>("__setitem__", [&v](std::int64_t& i, T& x) {
+      v[py_index(i, v.size(), "array assignment index out of range")] = std::move(x);
+    });
+    o.def<std::uint64_t>("__len__", [&v] { return static_cast<std::uint64_t>(v.size()); });
+    o.def<std::vector<T>>("tolist", [&v] { return v; });
+    o.def<void, std::vector<T>>("assign", [&v](std::vector<T>& x) {
+      if (x.size() != v.size()) throw ValueError("can only assign an array of the same length");
+      v = std::move(x);
+    });
+  }
+};
+
 // Python's DictProxy, over a std::map<K, V> (keys in order). Bulk operations (update,
 // to_map, keys, values) are one round trip.
 template <class K, class V>
@@ -981,6 +1022,16 @@ class Manager : public BaseManager {
   template <class T>
   ListProxy<T> list(std::vector<T> init = {}) {
     return create<ListProxy<T>>(init);
+  }
+  // Python's Array(typecode, sequence): a fixed-length array holding `init`.
+  template <class T>
+  ArrayProxy<T> Array(std::vector<T> init) {
+    return create<ArrayProxy<T>>(init);
+  }
+  // An array of n value-initialized items (Python's Array('i', n)).
+  template <class T>
+  ArrayProxy<T> Array(std::size_t n) {
+    return create<ArrayProxy<T>>(std::vector<T>(n));
   }
   template <class K, class V>
   DictProxy<K, V> dict(std::map<K, V> init = {}) {
