@@ -71,7 +71,8 @@ Process Pipe: Received message                           | 003 Process Communica
 The clock over a Queue                                   | 001 3. Queue                            | clock_queue
 The clock over a Pipe                                    | 001 4. Pipe                             | clock_pipe
 ## the Manager server process (note 001)
-Manager().Value: the join-order mistake and its fix      | 001 2. Server Process                   | manager_clock
+Manager().Value: the join-order mistake (only counting)  | 001 2. Server Process                   | manager_clock mistake
+Manager().Value: the fixed join order (Clock and Time)   | 001 2. Server Process                   | manager_clock fixed
 A remote manager: address and authkey                    | 001 2. Server Process (remote)          | manager_remote
 ## subprocess (notes 002, 004)
 subprocess.run(['echo', ...]) and CompletedProcess       | 002 6.1.1 subprocess 모듈; 004          | echo

@@ -52,6 +52,11 @@ class IndexError : public Error {
  public:
   using Error::Error;
 };
+// A proxy method or Namespace field that does not exist (Python's AttributeError).
+class AttributeError : public Error {
+ public:
+  using Error::Error;
+};
 
 // The file name of an OSError: unlike a plain context it is shown even when empty, as
 // Python's OSError shows filename='' ("[Errno 2] No such file or directory: ''").

@@ -191,7 +191,7 @@ class Registry {
                 std::bad_function_call, std::bad_weak_ptr, std::bad_any_cast>();
     // concur/errors.hpp (and the codec's DecodeError).
     add_what<Error, ValueError, RuntimeError, TimeoutError, EOFError, TypeError, KeyError,
-             IndexError, threading::BrokenBarrierError, queue::Empty, queue::Full, queue::ShutDown,
+             IndexError, AttributeError, threading::BrokenBarrierError, queue::Empty, queue::Full, queue::ShutDown,
              futures::CancelledError, futures::InvalidStateError, futures::BrokenExecutor,
              futures::BrokenThreadPool, futures::BrokenProcessPool, subprocess::SubprocessError,
              multiprocessing::ProcessError, multiprocessing::AuthenticationError,

@@ -14,7 +14,6 @@
 #include "concur/multiprocessing/process.hpp"
 
 #include <cxxabi.h>
-#include <ext/stdio_sync_filebuf.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -42,8 +41,8 @@
 #include "concur/detail/deadline.hpp"
 #include "concur/detail/exception_transport.hpp"
 #include "concur/detail/fd.hpp"
-#include "concur/detail/py_repr.hpp"
 #include "concur/detail/fork.hpp"
+#include "concur/detail/py_repr.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/shm_tracker.hpp"
 #include "concur/errors.hpp"
@@ -57,11 +56,11 @@ namespace detail {
 
 struct ChildRecord {
   pid_t pid = -1;
-  int pidfd = -1;                 // closed when the last holder lets go
-  std::optional<int> exitcode;    // set once reaped
+  int pidfd = -1;               // closed when the last holder lets go
+  std::optional<int> exitcode;  // set once reaped
   bool daemon = false;
   std::string name;
-  Process* owner = nullptr;       // null once the Process object is gone or closed
+  Process* owner = nullptr;  // null once the Process object is gone or closed
   ChildRecord() = default;
   ChildRecord(const ChildRecord&) = delete;
   ChildRecord& operator=(const ChildRecord&) = delete;
@@ -93,21 +92,21 @@ struct ExitRequest {
 struct State {
   std::mutex mu;
   std::vector<std::shared_ptr<ChildRecord>> children;  // started, not yet reaped
-  unsigned counter = 0;                // identities handed out by this process
-  std::vector<unsigned> identity;      // this process's identity (empty in the main one)
-  bool daemon = false;                 // this process is a daemon
-  pid_t parent_pid = 0;                // 0 in the main process
+  unsigned counter = 0;                                // identities handed out by this process
+  std::vector<unsigned> identity;  // this process's identity (empty in the main one)
+  bool daemon = false;             // this process is a daemon
+  pid_t parent_pid = 0;            // 0 in the main process
   std::string parent_name;
   StartMethod method = StartMethod::fork;
-  bool method_fixed = false;           // Python's "context has already been set"
+  bool method_fixed = false;  // Python's "context has already been set"
   bool exit_hook = false;
-  Process* self = nullptr;             // in a child: the Process it runs
+  Process* self = nullptr;  // in a child: the Process it runs
   struct Reaped {
     std::string name;
     pid_t pid;
     int code;
   };
-  std::vector<Reaped> pending_log;     // reaped under mu, logged after unlocking
+  std::vector<Reaped> pending_log;  // reaped under mu, logged after unlocking
 };
 
 pid_t self_pid() noexcept {
@@ -157,8 +156,10 @@ template <class... A>
 void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
   logging::Logger& lg = get_logger();
   if (!lg.is_enabled_for(level)) return;
-  if (level == kDebug) lg.debug(fmt, args...);
-  else lg.info(fmt, args...);
+  if (level == kDebug)
+    lg.debug(fmt, args...);
+  else
+    lg.info(fmt, args...);
 }
 
 // Holds mu; on release, logs the children reaped meanwhile (outside the lock).
@@ -481,7 +482,7 @@ Launched launch_fork(Process& self, const detail::ChildSetup& setup) {
     }
     if (efd >= 0) return {pid, efd, true};
   }
-// Only without pidfd support (Linux < 5.3) or out of descriptors.
+  // Only without pidfd support (Linux < 5.3) or out of descriptors.
   ::kill(pid, SIGKILL);
   int status;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -522,7 +523,8 @@ void Process::check_closed() const {
 
 void Process::check_child(const char* what) const {
   check_closed();
-  if (parent_pid_ != self_pid()) throw ProcessError(std::string("can only ") + what + " a child process");
+  if (parent_pid_ != self_pid())
+    throw ProcessError(std::string("can only ") + what + " a child process");
   if (!rec_) throw ProcessError(std::string("can only ") + what + " a started process");
 }
 
@@ -605,7 +607,8 @@ bool Process::is_alive() {
 
 void Process::signal(int sig, const char* what) {
   check_closed();
-  if (parent_pid_ != self_pid()) throw ProcessError(std::string("can only ") + what + " a child process");
+  if (parent_pid_ != self_pid())
+    throw ProcessError(std::string("can only ") + what + " a child process");
   if (!rec_) throw ProcessError(std::string("can only ") + what + " a started process");
   mp_log(kDebug, "calling {}() for process {}", what, name_);
   State& s = st();
@@ -613,8 +616,12 @@ void Process::signal(int sig, const char* what) {
   send_signal(*rec_, sig);
 }
 
-void Process::terminate() { signal(SIGTERM, "terminate"); }
-void Process::kill() { signal(SIGKILL, "kill"); }
+void Process::terminate() {
+  signal(SIGTERM, "terminate");
+}
+void Process::kill() {
+  signal(SIGKILL, "kill");
+}
 
 void Process::close() {
   if (closed_) return;
@@ -660,7 +667,9 @@ void Process::set_name(std::string name) {
   if (rec_) rec_->name = name_;
 }
 
-bool Process::daemon() const { return daemon_; }
+bool Process::daemon() const {
+  return daemon_;
+}
 
 void Process::set_daemon(bool daemon) {
   if (rec_) throw ProcessError("process has already started");
@@ -709,16 +718,23 @@ std::string Process::repr() const {
   return out;
 }
 
-std::ostream& operator<<(std::ostream& os, const Process& p) { return os << p.repr(); }
-std::string to_string(const Process& p) { return p.repr(); }
+std::ostream& operator<<(std::ostream& os, const Process& p) {
+  return os << p.repr();
+}
+std::string to_string(const Process& p) {
+  return p.repr();
+}
 
 // ----------------------------------------------------------------------------- module
 
 std::string to_string(StartMethod m) {
   switch (m) {
-    case StartMethod::fork: return "fork";
-    case StartMethod::spawn: return "spawn";
-    case StartMethod::forkserver: return "forkserver";
+    case StartMethod::fork:
+      return "fork";
+    case StartMethod::spawn:
+      return "spawn";
+    case StartMethod::forkserver:
+      return "forkserver";
   }
   return "unknown";
 }
@@ -746,7 +762,9 @@ std::string to_string(const ProcessInfo& p) {
   return out + ">";
 }
 
-std::ostream& operator<<(std::ostream& os, const ProcessInfo& p) { return os << to_string(p); }
+std::ostream& operator<<(std::ostream& os, const ProcessInfo& p) {
+  return os << to_string(p);
+}
 
 ProcessInfo current_process() {
   State& s = st();
@@ -803,7 +821,9 @@ StartMethod get_start_method() {
   return s.method;
 }
 
-std::vector<StartMethod> get_all_start_methods() { return {StartMethod::fork}; }
+std::vector<StartMethod> get_all_start_methods() {
+  return {StartMethod::fork};
+}
 
 [[noreturn]] void exit(int code) {
   if (tls_in_target) throw ExitRequest{code};

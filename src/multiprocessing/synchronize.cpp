@@ -18,7 +18,9 @@ Lock::Lock() : LockSurface(make_shared_object<RobustLock>(sizeof(RobustLock))) {
 
 RLock::RLock() : LockSurface(make_shared_object<RobustLock>(sizeof(RobustLock))) {}
 
-void RLock::throw_unowned() { throw RuntimeError("cannot release un-acquired lock"); }
+void RLock::throw_unowned() {
+  throw RuntimeError("cannot release un-acquired lock");
+}
 
 // ---- Semaphore / BoundedSemaphore --------------------------------------------------------
 
@@ -62,17 +64,27 @@ void Semaphore::unlock() noexcept {
               "SEM_VALUE_MAX");
 }
 
-int Semaphore::get_value() const noexcept { return static_cast<int>(sem().value()); }
+int Semaphore::get_value() const noexcept {
+  return static_cast<int>(sem().value());
+}
 
 // ---- Event ------------------------------------------------------------------------------
 
 using SharedEvent = concur::detail::BasicEvent<concur::detail::Scope::Shared>;
 
 Event::Event() : ev_(make_shared_object<SharedEvent>(sizeof(SharedEvent))) {}
-bool Event::is_set() const noexcept { return ev_->is_set(); }
-void Event::set() noexcept { ev_->set(); }
-void Event::clear() noexcept { ev_->clear(); }
-bool Event::wait() noexcept { return ev_->wait(nullptr); }
+bool Event::is_set() const noexcept {
+  return ev_->is_set();
+}
+void Event::set() noexcept {
+  ev_->set();
+}
+void Event::clear() noexcept {
+  ev_->clear();
+}
+bool Event::wait() noexcept {
+  return ev_->wait(nullptr);
+}
 bool Event::wait_until(concur::detail::Clock::time_point deadline) noexcept {
   return ev_->wait(&deadline);
 }
@@ -160,10 +172,20 @@ int Barrier::wait_until_impl(const concur::detail::Clock::time_point* deadline) 
     if (action_) action_();
   }));
 }
-void Barrier::reset() noexcept { b_->reset(); }
-void Barrier::abort() noexcept { b_->abort(); }
-bool Barrier::broken() const noexcept { return b_->broken(); }
-int Barrier::parties() const noexcept { return static_cast<int>(b_->parties()); }
-int Barrier::n_waiting() const noexcept { return static_cast<int>(b_->n_waiting()); }
+void Barrier::reset() noexcept {
+  b_->reset();
+}
+void Barrier::abort() noexcept {
+  b_->abort();
+}
+bool Barrier::broken() const noexcept {
+  return b_->broken();
+}
+int Barrier::parties() const noexcept {
+  return static_cast<int>(b_->parties());
+}
+int Barrier::n_waiting() const noexcept {
+  return static_cast<int>(b_->n_waiting());
+}
 
 }  // namespace concur::multiprocessing

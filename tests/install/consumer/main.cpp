@@ -268,6 +268,50 @@ static bool check_mp_queues() {
   return ok;
 }
 
+// Managers through DESIGN.md's names (issue #12): a Manager's proxies used from a child,
+// a user class registered with methods(...) on a BaseManager.
+namespace {
+struct Tally {
+  int n = 0;
+  void add(int by) { n += by; }
+  int get() const { return n; }
+};
+}  // namespace
+static bool check_managers() {
+  namespace mp = concur::multiprocessing;
+  using namespace std::chrono_literals;
+  mp::Manager m;
+  auto v = m.Value<int>(0);
+  auto lock = m.Lock();
+  auto d = m.dict<std::string, int>();
+  auto q = m.Queue<std::string>();
+  mp::Process p([v, lock, d, q]() mutable {
+    std::scoped_lock g(lock);
+    v.set(v.value() + 1);
+    d.set("child", 1);
+    q.put("from child");
+  });
+  p.start();
+  bool ok = q.get(10s) == "from child";
+  p.join();
+  ok = ok && p.exitcode() == 0 && v.value() == 1 && d.at("child") == 1;
+  try {
+    (void)d.at("missing");
+    ok = false;
+  } catch (const concur::KeyError&) {
+  }
+  Tally t;
+  mp::BaseManager bm({"127.0.0.1:0", "key"});
+  bm.register_object("tally", t, mp::methods("add", &Tally::add, "get", &Tally::get));
+  bm.start();
+  auto tp = bm.get<mp::Proxy<Tally>>("tally");
+  tp.call<void>("add", 5);
+  ok = ok && tp.call<int>("get") == 5;
+  bm.shutdown();
+  std::printf("managers %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 // concur::subprocess through DESIGN.md's names (issue #6).
 static bool check_subprocess() {
   namespace sp = concur::subprocess;
@@ -293,6 +337,7 @@ int main() {
       {"listener", check_listener},
       {"multiprocessing queues", check_mp_queues},
       {"subprocess", check_subprocess},
+      {"managers", check_managers},
   };
   int failed = 0;
   for (const Check& c : checks) {
