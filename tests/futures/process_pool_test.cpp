@@ -19,6 +19,8 @@
 
 #include "../multiprocessing/process_util.hpp"
 #include "concur/errors.hpp"
+#include "concur/logging.hpp"
+#include "concur/multiprocessing/process.hpp"
 #include "concur/threading/lock.hpp"
 
 namespace fut = concur::futures;
@@ -338,4 +340,34 @@ TEST(ProcessPool, BusyParentWithLockedLocks) {
   stop = true;
   for (auto& t : busy) t.join();
   held.release();
+}
+
+TEST(ProcessPool, LogToStderrShowsStartExitAndReplacement) {
+  namespace logging = concur::logging;
+  ptest::Pipe pipe;
+  logging::Logger& lg = concur::multiprocessing::log_to_stderr(logging::Level::INFO);
+  lg.set_stream(pipe.w);
+  int dead = 0;
+  {
+    fut::ProcessPoolExecutor ex(1);
+    dead = ex.submit(pid_of_worker, 0).result();
+    auto crash = ex.submit(die, 1);
+    crash.wait();
+    EXPECT_EQ(ex.submit(square, 2).result(), 4);
+  }
+  lg.set_stream(2);
+  lg.set_level(logging::Level::NOTSET);
+  pipe.close_w();
+  const std::string text = pipe.read_all();
+  const std::string d = std::to_string(dead);
+  EXPECT_NE(text.find("[INFO/MainProcess] ProcessPoolExecutor worker 0 started (pid " + d + ")"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ProcessPoolExecutor worker 0 (pid " + d + ") killed by SIGKILL"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ProcessPoolExecutor worker 0 replaced (pid " + d + " killed by SIGKILL)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("exited with code 0"), std::string::npos) << text;  // the clean exit
 }
