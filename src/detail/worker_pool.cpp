@@ -408,6 +408,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::mutex join_mu_;
   std::atomic<bool> orphan_{false};
   std::atomic<std::size_t> replaced_{0};
+  std::size_t stillborn_ = 0;  // consecutive deaths before a first task (manager thread)
   mutable std::mutex pids_mu_;
   std::vector<int> pids_;
 
@@ -467,6 +468,12 @@ const bool g_fork_registered =
                                                 for (int fd : engine_fds()) ::close(fd);
                                                 for (EngineCore* c : registry())
                                                   c->orphan_.store(true);
+                                                // The child owns none of them: forget them,
+                                                // so that a later fork of this child (a
+                                                // zygote forking a worker) does not close
+                                                // the numbers again once they are reused.
+                                                engine_fds().clear();
+                                                registry().clear();
                                                 g_reg_mu.unlock();
                                               }}),
      true);
@@ -474,6 +481,15 @@ const bool g_fork_registered =
 }  // namespace
 
 EngineCore::~EngineCore() {
+  if (orphan_.load()) {  // a fork child: the fork handler closed the descriptors
+    for (Worker& w : workers_) {
+      (void)w.sock.release();
+      (void)w.pidfd.release();
+    }
+    (void)zsock_.release();
+    (void)wake_.release();
+    return;
+  }
   for (Worker& w : workers_) {
     untrack_close(w.sock);
     untrack_close(w.pidfd);
@@ -792,6 +808,18 @@ void EngineCore::on_exit(Worker& w, pid_t pid, int status) noexcept {
   w.active = false;
   w.pid = -1;
   update_pids();
+  // A worker that dies before starting any task, again and again (a broken environment),
+  // would make the pool fork forever: after 3 * max_workers such deaths in a row, break it.
+  if (!clean && started == 0)
+    ++stillborn_;
+  else
+    stillborn_ = 0;
+  if (stillborn_ > 3 * static_cast<std::size_t>(n_)) {
+    break_pool("A process pool's workers keep dying before running a task (last: pid " +
+               std::to_string(pid) + " " + describe_status(status) +
+               "), the process pool is not usable anymore");
+    return;
+  }
   bool need;
   {
     std::lock_guard g(mu_);

@@ -371,3 +371,19 @@ TEST(ProcessPool, LogToStderrShowsStartExitAndReplacement) {
       << text;
   EXPECT_NE(text.find("exited with code 0"), std::string::npos) << text;  // the clean exit
 }
+
+TEST(ProcessPool, SeveralPoolsAtOnce) {
+  // Regression: a second pool's zygote and workers inherited the first pool's descriptor
+  // numbers in the fork registry and closed them again after reuse (the workers' sockets):
+  // every worker of the second pool died at start, forever.
+  fut::ProcessPoolExecutor a(2);
+  fut::ProcessPoolExecutor b(2);
+  fut::ProcessPoolExecutor c(1);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(a.submit(square, i).result(), i * i);
+    EXPECT_EQ(b.submit(square, i).result(), i * i);
+    EXPECT_EQ(c.submit(square, i).result(), i * i);
+  }
+  EXPECT_EQ(b.replaced_workers(), 0u);
+  EXPECT_EQ(c.replaced_workers(), 0u);
+}
