@@ -53,7 +53,7 @@ using futures::BrokenProcessPool;
 
 constexpr std::size_t kResultHeader = 5;  // len:u32 status:u8
 constexpr std::size_t kTaskHeader = 12;   // len:u32 tramp:u64
-constexpr std::size_t kWindow = 64;       // tasks sent to one worker and not yet answered
+constexpr std::size_t kWindow = 512;       // tasks sent to one worker and not yet answered
 constexpr std::size_t kFlushBytes = 1 << 16;
 constexpr std::size_t kReadChunk = 1 << 16;
 constexpr std::uint8_t kStatusInitFailed = 2;
