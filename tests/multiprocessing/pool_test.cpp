@@ -1,7 +1,7 @@
-// concur-test: timeout=120 labels=no_tsan
+// concur-test: timeout=120
 // multiprocessing::Pool on the process-pool engine: apply/map/starmap/imap*, AsyncResult,
-// Callbacks, close/terminate/join and Python's error texts, crash injection.
-// no_tsan: the pool forks its fork server from a multi-threaded test process.
+// Callbacks, close/terminate/join and Python's error texts, crash injection. Runs under
+// TSan (the fork server and the workers never start threads).
 #include "concur/multiprocessing/pool.hpp"
 
 #include <gtest/gtest.h>
