@@ -53,7 +53,7 @@ using futures::BrokenProcessPool;
 
 constexpr std::size_t kResultHeader = 5;  // len:u32 status:u8
 constexpr std::size_t kTaskHeader = 12;   // len:u32 tramp:u64
-constexpr std::size_t kWindow = 512;       // tasks sent to one worker and not yet answered
+constexpr std::size_t kWindow = 512;      // tasks sent to one worker and not yet answered
 constexpr std::size_t kFlushBytes = 1 << 16;
 constexpr std::size_t kReadChunk = 1 << 16;
 constexpr std::uint8_t kStatusInitFailed = 2;
@@ -107,6 +107,13 @@ int recv_msg(int sock, Msg& m, int& fd, int flags) noexcept {
   for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
       std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  if (fd >= 0 && fd < 3) {
+    // With stdio closed a received descriptor would land on 0-2, where a task's printf or
+    // a child's redirection would write into the pool's stream: keep it above stdio.
+    const int up = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::close(fd);
+    fd = up;
+  }
   if (n == 0) {
     if (fd >= 0) close_fd(fd);
     return 0;
@@ -654,12 +661,16 @@ void EngineCore::parse_results(Worker& w) noexcept {
   while (w.in.size() - pos >= 4) {
     std::uint32_t len = 0;
     std::memcpy(&len, w.in.data() + pos, 4);
-    if (w.in.size() - pos - 4 < len) break;
-    if (len < 1) {
+    const auto status =
+        w.in.size() - pos > 4 ? static_cast<std::uint8_t>(w.in[pos + 4]) : std::uint8_t{0};
+    if (len < 1 || len > codec::kDefaultMaxMessage + 16 || status > kStatusInitFailed) {
+      // Not a frame a worker writes (something else wrote into its socket): stop reading
+      // it and kill the worker; its exit fails its tasks (never a hang on a bogus length).
       w.io_dead = true;
+      if (w.pidfd) (void)pidfd_kill(w.pidfd.get(), SIGKILL);
       break;
     }
-    const auto status = static_cast<std::uint8_t>(w.in[pos + 4]);
+    if (w.in.size() - pos - 4 < len) break;
     std::span<const std::byte> payload(w.in.data() + pos + kResultHeader, len - 1);
     pos += 4 + len;
     if (status == kStatusInitFailed) {

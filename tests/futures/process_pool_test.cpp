@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -402,4 +403,60 @@ TEST(ProcessPool, SeveralPoolsAtOnce) {
   }
   EXPECT_EQ(b.replaced_workers(), 0u);
   EXPECT_EQ(c.replaced_workers(), 0u);
+}
+
+TEST(ProcessPool, WorksWithStdioClosed) {
+  // Internal descriptors stay above 0-2: a task writing to stdout (closed here) must not
+  // write into the pool's own stream.
+  for (int closed : {1, -1}) {  // only stdout (the next free number), or all three
+    const int status = ptest::run_copy([closed] {
+      if (closed == 1) {
+        ::close(1);
+      } else {
+        ::close(0);
+        ::close(1);
+        ::close(2);
+      }
+      bool ok = true;
+      {
+        fut::ProcessPoolExecutor ex(2);
+        for (int i = 0; i < 50; ++i) {
+          auto f = ex.submit(
+              [](int x) {
+                (void)!::write(1, "garbage-on-stdout", 17);
+                (void)!::write(2, "garbage-on-stderr", 17);
+                return x * x;
+              },
+              i);
+          ok = ok && f.result() == i * i;
+        }
+        auto crash = ex.submit(die, 1);
+        crash.wait();
+        ok = ok && ex.submit(square, 9).result() == 81;
+      }
+      std::_Exit(ok ? 0 : 7);
+    });
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << closed;
+  }
+}
+
+namespace {
+int scribble_on_own_socket(int) {
+  // Hostile: write a bogus frame header (length 0x7fffffff) into the worker's own result
+  // stream, as a buggy task writing to a descriptor it does not own would.
+  const unsigned char bogus[8] = {0xff, 0xff, 0xff, 0x7f, 0x01, 0x02, 0x03, 0x04};
+  for (int fd = 3; fd < 64; ++fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) (void)!::write(fd, bogus, sizeof bogus);
+  }
+  return 1;
+}
+}  // namespace
+
+TEST(ProcessPool, HostileBytesInTheResultStreamKillOnlyThatWorker) {
+  fut::ProcessPoolExecutor ex(2);
+  auto bad = ex.submit(scribble_on_own_socket, 0);
+  EXPECT_THROW(bad.result(), fut::BrokenProcessPool);  // bounded: no wait for 2 GiB
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(ex.submit(square, i).result(), i * i);
 }
