@@ -6,6 +6,7 @@
 #include "concur/errors.hpp"
 #include "concur/multiprocessing/connection.hpp"
 #include "concur/multiprocessing/managers.hpp"
+#include "concur/multiprocessing/pool.hpp"
 #include "concur/multiprocessing/process.hpp"
 #include "concur/multiprocessing/queues.hpp"
 #include "concur/multiprocessing/shared_memory.hpp"

@@ -323,6 +323,37 @@ static bool check_subprocess() {
   return ok;
 }
 
+// Process pools through DESIGN.md's names (issue #11).
+static int pool_square(int x) {
+  return x * x;
+}
+static bool check_process_pools() {
+  namespace fut = concur::futures;
+  namespace mp = concur::multiprocessing;
+  bool ok = true;
+  {
+    fut::ProcessPoolExecutor ex(2, {.max_tasks_per_child = 100});
+    auto f = ex.submit(pool_square, 7);
+    int sum = 0;
+    for (int r : ex.map(pool_square, std::vector<int>{1, 2, 3}, {.chunksize = 2})) sum += r;
+    ok = ok && f.result() == 49 && sum == 14;
+    ex.shutdown(true, false);
+  }
+  {
+    mp::Pool pool(2, mp::PoolOptions{});
+    int seen = 0;
+    auto r = pool.apply_async(mp::Callbacks{.callback = [&](const int& v) { seen = v; },
+                                            .error_callback = [](std::exception_ptr) {}},
+                              pool_square, 5);
+    ok = ok && r.get() == 25 && pool.map(pool_square, std::vector<int>{4}) == std::vector<int>{16};
+    pool.close();
+    pool.join();
+    ok = ok && seen == 25 && r.successful();
+  }
+  std::printf("process pools %s\n", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 int main() {
   struct Check {
     const char* name;
@@ -338,6 +369,7 @@ int main() {
       {"multiprocessing queues", check_mp_queues},
       {"subprocess", check_subprocess},
       {"managers", check_managers},
+      {"process pools", check_process_pools},
   };
   int failed = 0;
   for (const Check& c : checks) {

@@ -1,0 +1,185 @@
+// concur's process pools (issue #11) side by side with the OS limits measured in the same
+// run: the raw pipe task farm of bench/limits/l01_pingpong.cpp (1 dispatcher -> 2 worker
+// processes, 8-byte tasks through one pipe, 16-byte results through another) and a
+// cross-process socketpair round trip (the floor of one submit().result()). Python peer:
+// bench/python/b04_pools.py (same workloads: x*x on ints).
+//  * ProcessPoolExecutor(2): 10k tiny submits, then every result (tasks/s).
+//  * Pool(2).map of 100k tiny tasks, chunksize 1 and Python's default chunksize (tasks/s).
+//  * one submit().result() at a time (us/task) vs the raw round trip.
+//  * CPU-bound work (a 2e7-iteration loop split into 8 tasks) on 1 vs 2 workers.
+#include <benchmark/benchmark.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <concur/futures.hpp>
+#include <concur/multiprocessing.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace fut = concur::futures;
+namespace mp = concur::multiprocessing;
+
+namespace {
+
+long sq(long x) {
+  return x * x;
+}
+
+long spin(long n) {
+  long s = 0;
+  for (long i = 0; i < n; ++i) {
+    s += i & 7;
+    benchmark::DoNotOptimize(s);
+  }
+  return s;
+}
+
+void must(bool ok, const char* what) {
+  if (!ok) {
+    std::perror(what);
+    std::exit(1);
+  }
+}
+
+void BM_PPE_Submit10kThenResults(benchmark::State& state) {
+  fut::ProcessPoolExecutor ex(2);
+  (void)ex.submit(sq, 1L).result();
+  constexpr long kN = 10000;
+  std::vector<fut::Future<long>> fs;
+  fs.reserve(kN);
+  for (auto _ : state) {
+    fs.clear();
+    for (long i = 0; i < kN; ++i) fs.push_back(ex.submit(sq, i));
+    long s = 0;
+    for (auto& f : fs) s += f.result();
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["tasks/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kN), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PPE_Submit10kThenResults)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+void BM_PoolMap100k(benchmark::State& state) {
+  mp::Pool pool(2);
+  std::vector<long> in(100000);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<long>(i);
+  (void)pool.map(sq, std::vector<long>(100, 1));
+  const auto chunksize = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    auto out = pool.map(sq, in, chunksize);
+    if (out.back() != 99999L * 99999L) std::abort();
+  }
+  state.counters["tasks/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(in.size()),
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(chunksize == 0 ? "default chunksize" : "chunksize 1");
+}
+BENCHMARK(BM_PoolMap100k)
+    ->Arg(1)
+    ->Arg(0)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
+void BM_PPE_SubmitResultLatency(benchmark::State& state) {
+  fut::ProcessPoolExecutor ex(2);
+  (void)ex.submit(sq, 1L).result();
+  long i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(ex.submit(sq, ++i).result());
+}
+BENCHMARK(BM_PPE_SubmitResultLatency)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
+
+// The floor: an 8-byte round trip with a forked echo process over a socketpair.
+void BM_Limit_SocketRoundTrip(benchmark::State& state) {
+  int sv[2];
+  must(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(sv[0]);
+    std::int64_t x;
+    while (::read(sv[1], &x, 8) == 8) {
+      x *= x;
+      if (::write(sv[1], &x, 8) != 8) break;
+    }
+    ::_exit(0);
+  }
+  ::close(sv[1]);
+  std::int64_t x = 3;
+  for (auto _ : state) {
+    must(::write(sv[0], &x, 8) == 8, "write");
+    must(::read(sv[0], &x, 8) == 8, "read");
+    x = 3;
+  }
+  ::close(sv[0]);
+  ::waitpid(pid, nullptr, 0);
+}
+BENCHMARK(BM_Limit_SocketRoundTrip)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
+
+// The raw pipe task farm (bench/limits/l01_pingpong.cpp's pipe_farm), 200k tasks.
+void BM_Limit_PipeTaskFarm(benchmark::State& state) {
+  constexpr std::int64_t kN = 200000;
+  for (auto _ : state) {
+    int tp[2], rp[2];
+    must(::pipe(tp) == 0 && ::pipe(rp) == 0, "pipe");
+    pid_t pids[2];
+    for (pid_t& p : pids) {
+      p = ::fork();
+      if (p == 0) {
+        ::close(tp[1]);
+        ::close(rp[0]);
+        std::int64_t x;
+        while (::read(tp[0], &x, 8) == 8 && x >= 0) {
+          std::int64_t rec[2] = {x, x * x};
+          if (::write(rp[1], rec, 16) != 16) break;
+        }
+        ::_exit(0);
+      }
+    }
+    ::close(tp[0]);
+    ::close(rp[1]);
+    std::int64_t sent = 0, got = 0, sum = 0;
+    std::int64_t buf[512];
+    while (got < kN) {
+      while (sent < kN && sent - got < 512) {
+        must(::write(tp[1], &sent, 8) == 8, "write");
+        ++sent;
+      }
+      const ssize_t r = ::read(rp[0], buf, sizeof buf);
+      must(r > 0 && r % 16 == 0, "read");
+      for (ssize_t k = 0; k < r / 16; ++k) sum += buf[2 * k + 1];
+      got += r / 16;
+    }
+    for (int w = 0; w < 2; ++w) {
+      const std::int64_t stop = -1;
+      must(::write(tp[1], &stop, 8) == 8, "write");
+    }
+    for (pid_t p : pids) ::waitpid(p, nullptr, 0);
+    ::close(tp[1]);
+    ::close(rp[0]);
+    benchmark::DoNotOptimize(sum);
+  }
+  state.counters["tasks/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kN), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Limit_PipeTaskFarm)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+void BM_CpuBound(benchmark::State& state) {
+  fut::ProcessPoolExecutor ex(static_cast<int>(state.range(0)));
+  (void)ex.submit(sq, 1L).result();
+  for (auto _ : state) {
+    std::vector<fut::Future<long>> fs;
+    for (int i = 0; i < 8; ++i) fs.push_back(ex.submit(spin, 2500000L));
+    long s = 0;
+    for (auto& f : fs) s += f.result();
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetLabel(state.range(0) == 1 ? "1 worker" : "2 workers");
+}
+BENCHMARK(BM_CpuBound)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();
