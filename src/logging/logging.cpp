@@ -64,7 +64,9 @@ std::string level_name(Level level) {
   return "Level " + std::to_string(static_cast<int>(level));
 }
 
-namespace detail {
+}  // namespace concur::logging
+
+namespace concur::detail {
 
 std::size_t copy_until_placeholder(std::string_view fmt, std::size_t pos, std::string& out) {
   while (pos < fmt.size()) {
@@ -83,7 +85,9 @@ std::size_t copy_until_placeholder(std::string_view fmt, std::size_t pos, std::s
   return std::string_view::npos;
 }
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::logging {
 
 Logger::Logger(std::string name, bool root)
     : name_(std::move(name)),

@@ -53,7 +53,9 @@ namespace concur::multiprocessing {
 
 namespace rt = ::concur::detail;
 
-namespace detail {
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 
 struct ChildRecord {
   pid_t pid = -1;
@@ -61,11 +63,11 @@ struct ChildRecord {
   std::optional<int> exitcode;    // set once reaped
   bool daemon = false;
   std::string name;
-  Process* owner = nullptr;       // null once the Process object is gone or closed
+  multiprocessing::Process* owner = nullptr;  // null once the Process object is gone or closed
   ChildRecord() = default;
   ChildRecord(const ChildRecord&) = delete;
   ChildRecord& operator=(const ChildRecord&) = delete;
-  ~ChildRecord() { rt::close_fd(pidfd); }
+  ~ChildRecord() { close_fd(pidfd); }
 };
 
 // Everything the child needs to become the new process; built by the parent before the
@@ -79,7 +81,9 @@ struct ChildSetup {
   bool pdeathsig = false;
 };
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 namespace {
 
@@ -387,7 +391,13 @@ void prewarm_child_path() {
 
 // ----------------------------------------------------------------------------- bootstrap
 
-[[noreturn]] void detail::bootstrap_child(Process& self, const ChildSetup& setup) {
+namespace {
+
+// The body of detail::bootstrap_child, in this file's namespace (its helpers are here).
+// `run` is self.run() (protected: only the friend can call it).
+template <class Run>
+[[noreturn]] void run_child(Process& self, const std::string& name, const detail::ChildSetup& setup,
+                            Run run) {
   if (setup.pdeathsig) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The parent may have died between fork() and prctl(): then nobody will send the
@@ -408,11 +418,11 @@ void prewarm_child_path() {
   int code = 0;
   tls_in_target = true;
   try {
-    self.run();
+    run();
   } catch (const ExitRequest& e) {
     code = e.code;
   } catch (...) {
-    report_exception(self.name_);
+    report_exception(name);
     code = 1;
   }
   tls_in_target = false;
@@ -426,6 +436,17 @@ void prewarm_child_path() {
   flush_all();
   exit_now(code);
 }
+
+}  // namespace
+
+}  // namespace concur::multiprocessing
+
+[[noreturn]] void concur::detail::bootstrap_child(multiprocessing::Process& self,
+                                                  const ChildSetup& setup) {
+  multiprocessing::run_child(self, self.name_, setup, [&self] { self.run(); });
+}
+
+namespace concur::multiprocessing {
 
 // ----------------------------------------------------------------------------- launchers
 
