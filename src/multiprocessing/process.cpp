@@ -47,6 +47,7 @@
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/shm_tracker.hpp"
 #include "concur/errors.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/logging.hpp"
 
 namespace concur::multiprocessing {
@@ -95,8 +96,8 @@ struct ExitRequest {
 };
 
 struct State {
-  std::mutex mu;
-  std::vector<std::shared_ptr<ChildRecord>> children;  // started, not yet reaped
+  rt::Mutex mu;
+  std::vector<std::shared_ptr<ChildRecord>> children CONCUR_GUARDED_BY(mu);  // not yet reaped
   unsigned counter = 0;                // identities handed out by this process
   std::vector<unsigned> identity;      // this process's identity (empty in the main one)
   bool daemon = false;                 // this process is a daemon
@@ -111,7 +112,7 @@ struct State {
     pid_t pid;
     int code;
   };
-  std::vector<Reaped> pending_log;     // reaped under mu, logged after unlocking
+  std::vector<Reaped> pending_log CONCUR_GUARDED_BY(mu);  // reaped under mu, logged after
 };
 
 pid_t self_pid() noexcept {
@@ -128,21 +129,22 @@ State& st() {
 // on both sides). Lock order: while holding mu, concur takes only locks of higher rank
 // (the runtime's name lock, logging's lock on the first get_logger()); see detail/fork.hpp.
 void atfork_prepare() noexcept {
-  st().mu.lock();
+  st().mu.fork_lock();
 }
 void atfork_parent() noexcept {
-  st().mu.unlock();
+  st().mu.fork_unlock();
 }
 // In any forked child (ours, or a user's raw fork()): the parent's children are not ours.
-// Only close(2) and plain stores here, nothing that allocates or frees.
-void atfork_child() noexcept {
+// Only close(2) and plain stores here, nothing that allocates or frees. mu is held (the
+// prepare handler took it), which the analysis cannot see.
+void atfork_child() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   State& s = st();
   for (auto& r : s.children) {
     rt::close_fd(r->pidfd);
     r->pidfd = -1;
     r->owner = nullptr;
   }
-  s.mu.unlock();
+  s.mu.fork_unlock();
 }
 
 [[maybe_unused]] const bool g_fork_registered =
@@ -166,12 +168,13 @@ void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
 }
 
 // Holds mu; on release, logs the children reaped meanwhile (outside the lock).
-class Guard {
+class CONCUR_SCOPED_CAPABILITY Guard {
  public:
-  explicit Guard(State& s) : s_(s) { s_.mu.lock(); }
+  explicit Guard(State& s) CONCUR_ACQUIRE(s.mu) : s_(s) { s_.mu.lock(); }
   Guard(const Guard&) = delete;
   Guard& operator=(const Guard&) = delete;
-  ~Guard() {
+  // (The analysis checks the callers; this body reads pending_log before unlocking.)
+  ~Guard() CONCUR_RELEASE() CONCUR_NO_THREAD_SAFETY_ANALYSIS {
     if (s_.pending_log.empty()) {
       s_.mu.unlock();
       return;
@@ -237,7 +240,7 @@ std::string exitcode_text(int code) {
 
 // Reaps `r` if its child has ended (never blocks); true if it has ended. Drops a newly
 // reaped record from the registry. Caller holds mu.
-bool poll_locked(State& s, ChildRecord& r) {
+bool poll_locked(State& s, ChildRecord& r) CONCUR_REQUIRES(s.mu) {
   if (r.exitcode) return true;
   if (r.pidfd < 0) return false;  // a sibling's record seen from inside a child
   siginfo_t si{};
@@ -263,7 +266,7 @@ bool poll_locked(State& s, ChildRecord& r) {
 }
 
 // Python's _cleanup(): reap every child that has ended. Caller holds mu.
-void reap_finished_locked(State& s) {
+void reap_finished_locked(State& s) CONCUR_REQUIRES(s.mu) {
   auto kids = s.children;  // poll_locked erases from s.children
   for (auto& k : kids) poll_locked(s, *k);
 }
@@ -405,7 +408,10 @@ template <class Run>
     if (::getppid() != setup.parent_pid) ::kill(::getpid(), SIGKILL);
   }
   State& s = st();  // the atfork child handler released mu and the siblings' pidfds
-  s.children.clear();
+  {
+    Guard g(s);  // uncontended: this is the new child's only thread
+    s.children.clear();
+  }
   s.counter = 0;
   s.identity = setup.identity;
   s.daemon = setup.daemon;
