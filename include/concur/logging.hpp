@@ -59,7 +59,9 @@ void basic_config(Config config);
 // "DEBUG", "INFO", ... ("Level 15" for others).
 std::string level_name(Level level);
 
-namespace detail {
+}  // namespace concur::logging
+
+namespace concur::detail {
 
 // Appends one argument as operator<< would print it. Strings, characters, bools and
 // integers are appended directly (an ostringstream costs ~200 ns to construct); everything
@@ -110,7 +112,9 @@ std::string format_message(std::string_view fmt, const A&... args) {
   return out;
 }
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::logging {
 
 class Logger {  // obtained from get_logger(); never destroyed
  public:

@@ -33,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <new>
@@ -63,9 +64,35 @@ concur::detail::Deadline check_timeout(std::chrono::duration<Rep, Period> d) {
   return dl;
 }
 
+// How a store holds an item. An item whose move may throw is boxed (one allocation per
+// item), so that the store's own moves (growth, heap sifts) cannot throw and the only item
+// moves are the one into the queue (put) and the one out of it (get): both strongly
+// exception-safe for any T whose move is (a throwing move leaves its source unchanged).
+template <class T>
+inline constexpr bool kBoxed =
+    !(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_assignable_v<T>);
+template <class T>
+using Slot = std::conditional_t<kBoxed<T>, std::unique_ptr<T>, T>;
+template <class T, class U>
+void construct_slot(Slot<T>* at, U&& v) {
+  if constexpr (kBoxed<T>)
+    std::construct_at(at, std::make_unique<T>(std::forward<U>(v)));
+  else
+    std::construct_at(at, std::forward<U>(v));
+}
+template <class T>
+T& slot_item(Slot<T>& s) noexcept {
+  if constexpr (kBoxed<T>)
+    return *s;
+  else
+    return s;
+}
+
 // FIFO storage: a ring buffer that doubles when full. Not thread-safe (guarded by the queue).
 template <class T>
 class FifoStore {
+  using S = Slot<T>;
+
  public:
   FifoStore() = default;
   FifoStore(const FifoStore&) = delete;
@@ -84,20 +111,21 @@ class FifoStore {
   }
   ~FifoStore() {
     clear();
-    if (buf_) std::allocator<T>().deallocate(buf_, cap_);
+    if (buf_) std::allocator<S>().deallocate(buf_, cap_);
   }
   std::size_t size() const noexcept { return size_; }
   template <class U>
   void push(U&& v) {
     if (size_ == cap_) grow();
-    std::construct_at(buf_ + index(size_), std::forward<U>(v));
+    construct_slot<T>(buf_ + index(size_), std::forward<U>(v));
     ++size_;
   }
-  // Moves the head into `out`; if T's move throws, the item stays queued.
-  void pop_into(std::optional<T>& out) {
-    T* p = buf_ + head_;
-    out.emplace(std::move(*p));
-    std::destroy_at(p);
+  // The head, to move from; then end_pop(true) removes it, end_pop(false) (the move
+  // threw) keeps it queued.
+  T& begin_pop() noexcept { return slot_item<T>(buf_[head_]); }
+  void end_pop(bool taken) noexcept {
+    if (!taken) return;
+    std::destroy_at(buf_ + head_);
     head_ = head_ + 1 == cap_ ? 0 : head_ + 1;
     --size_;
   }
@@ -117,23 +145,16 @@ class FifoStore {
   }
   void grow() {
     const std::size_t ncap = cap_ == 0 ? 16 : cap_ * 2;
-    T* nbuf = std::allocator<T>().allocate(ncap);
-    std::size_t moved = 0;
-    try {
-      for (; moved < size_; ++moved)
-        std::construct_at(nbuf + moved, std::move_if_noexcept(buf_[index(moved)]));
-    } catch (...) {
-      std::destroy_n(nbuf, moved);
-      std::allocator<T>().deallocate(nbuf, ncap);
-      throw;
-    }
+    S* nbuf = std::allocator<S>().allocate(ncap);
+    for (std::size_t i = 0; i < size_; ++i)  // S's move does not throw (see Slot)
+      std::construct_at(nbuf + i, std::move(buf_[index(i)]));
     for (std::size_t i = 0; i < size_; ++i) std::destroy_at(buf_ + index(i));
-    if (buf_) std::allocator<T>().deallocate(buf_, cap_);
+    if (buf_) std::allocator<S>().deallocate(buf_, cap_);
     buf_ = nbuf;
     cap_ = ncap;
     head_ = 0;
   }
-  T* buf_ = nullptr;
+  S* buf_ = nullptr;
   std::size_t cap_ = 0, head_ = 0, size_ = 0;
 };
 
@@ -144,16 +165,19 @@ class LifoStore {
   std::size_t size() const noexcept { return v_.size(); }
   template <class U>
   void push(U&& x) {
-    v_.emplace_back(std::forward<U>(x));
+    if constexpr (kBoxed<T>)
+      v_.push_back(std::make_unique<T>(std::forward<U>(x)));
+    else
+      v_.emplace_back(std::forward<U>(x));
   }
-  void pop_into(std::optional<T>& out) {  // if T's move throws, the item stays queued
-    out.emplace(std::move(v_.back()));
-    v_.pop_back();
+  T& begin_pop() noexcept { return slot_item<T>(v_.back()); }  // as FifoStore's
+  void end_pop(bool taken) noexcept {
+    if (taken) v_.pop_back();
   }
   void clear() noexcept { v_.clear(); }
 
  private:
-  std::vector<T> v_;
+  std::vector<Slot<T>> v_;
 };
 
 // Min-heap storage: pop() returns the smallest item by Compare (Python's heapq order).
@@ -161,22 +185,32 @@ template <class T, class Compare>
 class HeapStore {
  public:
   std::size_t size() const noexcept { return v_.size(); }
+  // The sifts move slots, which cannot throw (see Slot); a throwing Compare leaves every
+  // item stored (the heap order is then what the failed sift left).
   template <class U>
   void push(U&& x) {
-    v_.emplace_back(std::forward<U>(x));
+    if constexpr (kBoxed<T>)
+      v_.push_back(std::make_unique<T>(std::forward<U>(x)));
+    else
+      v_.emplace_back(std::forward<U>(x));
     std::push_heap(v_.begin(), v_.end(), Greater{comp_});
   }
-  // If T's move into `out` throws, the item goes back into the heap (as far as T's moves
-  // inside the heap algorithms allow: those give the basic guarantee only).
-  void pop_into(std::optional<T>& out) {
+  // The smallest item, sifted to the back; end_pop(false) (its move out threw) sifts it
+  // back into the heap.
+  T& begin_pop() {
     std::pop_heap(v_.begin(), v_.end(), Greater{comp_});
-    try {
-      out.emplace(std::move(v_.back()));
-    } catch (...) {
-      std::push_heap(v_.begin(), v_.end(), Greater{comp_});
-      throw;
+    return slot_item<T>(v_.back());
+  }
+  void end_pop(bool taken) noexcept {
+    if (taken) {
+      v_.pop_back();
+      return;
     }
-    v_.pop_back();
+    try {
+      std::push_heap(v_.begin(), v_.end(), Greater{comp_});
+    } catch (...) {
+      // Only Compare can throw here: nothing lost.
+    }
   }
   void clear() noexcept { v_.clear(); }
 
@@ -184,13 +218,24 @@ class HeapStore {
   // std heaps keep the largest by their comparator on top; reversing it keeps the smallest.
   struct Greater {
     const Compare& c;
-    bool operator()(const T& a, const T& b) const { return c(b, a); }
+    bool operator()(const Slot<T>& a, const Slot<T>& b) const {
+      if constexpr (kBoxed<T>)
+        return c(*b, *a);
+      else
+        return c(b, a);
+    }
   };
-  std::vector<T> v_;
+  std::vector<Slot<T>> v_;
   [[no_unique_address]] Compare comp_{};
 };
 
 enum class Status { Ok, Unavailable, ShutDown };
+
+// Core::take's "no item" for the try_get forms.
+template <class T>
+std::optional<T> no_item(Status) noexcept {
+  return std::nullopt;
+}
 
 // The synchronized queue shared by Queue, LifoQueue, PriorityQueue and SimpleQueue.
 template <class T, class Store, bool kTrackTasks>
@@ -248,8 +293,12 @@ class Core {
     return Status::Ok;
   }
 
-  // Takes the next item into `out`.
-  Status get(std::optional<T>& out, bool block, const Clock::time_point* deadline) {
+  // Takes the next item as an R (T or std::optional<T>) move-constructed from it straight
+  // into the caller's return object (guaranteed elision: no second move). If that move
+  // throws, the item stays queued at the head and every count is unchanged; only after it
+  // succeeded is the item removed. No item: returns (or throws) none(status).
+  template <class R, class None>
+  R take(bool block, const Clock::time_point* deadline, None none) {
     if (block && count_.load(std::memory_order_relaxed) == 0)
       spin_while([&] {
         return count_.load(std::memory_order_relaxed) == 0 &&
@@ -260,29 +309,27 @@ class Core {
       if (store_.size() > 0) break;
       if (shutdown_.load(std::memory_order_relaxed)) {
         lock_.unlock();
-        return Status::ShutDown;
+        return none(Status::ShutDown);
       }
       if (!block) {
         lock_.unlock();
-        return Status::Unavailable;
+        return none(Status::Unavailable);
       }
       if (!not_empty_.wait(lock_, deadline) && store_.size() == 0 &&
           !shutdown_.load(std::memory_order_relaxed)) {
         lock_.unlock();
-        return Status::Unavailable;
+        return none(Status::Unavailable);
       }
     }
+    T* head;
     try {
-      store_.pop_into(out);  // one move, from the store into `out`: nothing lost if it throws
+      head = &store_.begin_pop();
     } catch (...) {
       lock_.unlock();
       throw;
     }
-    count_.store(store_.size(), std::memory_order_relaxed);
-    const int n = maxsize_ != 0 ? not_full_.prepare_notify(1) : 0;
-    lock_.unlock();
-    not_full_.wake(n);
-    return Status::Ok;
+    const EndTake end{*this};  // runs once the return object is built, or its move threw
+    return R(std::move(*head));
   }
 
   void task_done() {
@@ -341,6 +388,24 @@ class Core {
   }
 
  private:
+  // take()'s second half: removes the head if its move out succeeded (no exception is
+  // leaving take() that was not already in flight when it began), then unlocks.
+  struct EndTake {
+    Core& core;
+    const int in_flight = std::uncaught_exceptions();
+    ~EndTake() { core.end_take(std::uncaught_exceptions() == in_flight); }
+  };
+  void end_take(bool taken) noexcept {
+    store_.end_pop(taken);
+    int n = 0;
+    if (taken) {
+      count_.store(store_.size(), std::memory_order_relaxed);
+      if (maxsize_ != 0) n = not_full_.prepare_notify(1);
+    }
+    lock_.unlock();
+    not_full_.wake(n);
+  }
+
   template <class Pred>
   // Polls pred with exponential backoff (1, 2, 4 ... 64 pauses between polls) for about
   // kSpinGet pauses in all. Sparse polling matters as much as spinning: a consumer that
@@ -434,18 +499,14 @@ class BasicQueue {
   T get_nowait() { return get_checked(false, nullptr); }
   // Non-blocking, non-throwing get: nullopt if empty (or shut down and drained).
   [[nodiscard]] std::optional<T> try_get() {
-    std::optional<T> out;
-    core_.get(out, false, nullptr);
-    return out;
+    return core_.template take<std::optional<T>>(false, nullptr, no_item<T>);
   }
   // Waits at most `timeout`; nullopt on timeout (or shut down and drained). ValueError if
   // the timeout is negative.
   template <class Rep, class Period>
   [[nodiscard]] std::optional<T> try_get(std::chrono::duration<Rep, Period> timeout) {
     const auto dl = check_timeout(timeout);
-    std::optional<T> out;
-    core_.get(out, true, dl.get());
-    return out;
+    return core_.template take<std::optional<T>>(true, dl.get(), no_item<T>);
   }
 
   // Marks one item taken by get() as processed. ValueError("task_done() called too many
@@ -489,16 +550,10 @@ class BasicQueue {
     }
   }
   T get_checked(bool block, const Clock::time_point* dl) {
-    std::optional<T> out;
-    switch (core_.get(out, block, dl)) {
-      case Status::Ok:
-        break;
-      case Status::Unavailable:
-        throw concur::queue::Empty();
-      case Status::ShutDown:
-        throw concur::queue::ShutDown();
-    }
-    return std::move(*out);
+    return core_.template take<T>(block, dl, [](Status s) -> T {
+      if (s == Status::ShutDown) throw concur::queue::ShutDown();
+      throw concur::queue::Empty();
+    });
   }
 
   Core<T, Store, true> core_;
@@ -566,25 +621,19 @@ class SimpleQueue {
   // Throws Empty if there is nothing to take.
   T get_nowait() { return take(false, nullptr); }
   [[nodiscard]] std::optional<T> try_get() {
-    std::optional<T> out;
-    core_.get(out, false, nullptr);
-    return out;
+    return core_.template take<std::optional<T>>(false, nullptr, detail::no_item<T>);
   }
   template <class Rep, class Period>
   [[nodiscard]] std::optional<T> try_get(std::chrono::duration<Rep, Period> timeout) {
     const auto dl = detail::check_timeout(timeout);
-    std::optional<T> out;
-    core_.get(out, true, dl.get());
-    return out;
+    return core_.template take<std::optional<T>>(true, dl.get(), detail::no_item<T>);
   }
   std::size_t qsize() const noexcept { return core_.qsize(); }
   bool empty() const noexcept { return qsize() == 0; }
 
  private:
   T take(bool block, const detail::Clock::time_point* dl) {
-    std::optional<T> out;
-    if (core_.get(out, block, dl) != Status::Ok) throw Empty();
-    return std::move(*out);
+    return core_.template take<T>(block, dl, [](detail::Status) -> T { throw Empty(); });
   }
   detail::Core<T, detail::FifoStore<T>, false> core_;
 };

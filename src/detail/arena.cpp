@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "concur/detail/fork.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/errors.hpp"
 
 namespace concur::detail {
@@ -19,12 +20,12 @@ namespace {
 constexpr std::size_t kClasses = kMaxSmall / kArenaAlign;  // size classes 64, 128, ... 16 KiB
 
 struct Arena {
-  std::mutex mu;
-  char* cur = nullptr;      // the chunk being carved (owned by this process)
-  std::size_t used = 0;     // bytes of `cur` handed out
-  std::size_t chunks = 0;   // chunks mapped by this process
-  std::size_t large = 0;    // large mappings live
-  std::vector<void*> free_lists[kClasses];
+  Mutex mu;
+  char* cur CONCUR_GUARDED_BY(mu) = nullptr;     // the chunk being carved (this process's)
+  std::size_t used CONCUR_GUARDED_BY(mu) = 0;    // bytes of `cur` handed out
+  std::size_t chunks CONCUR_GUARDED_BY(mu) = 0;  // chunks mapped by this process
+  std::size_t large CONCUR_GUARDED_BY(mu) = 0;   // large mappings live
+  std::vector<void*> free_lists[kClasses] CONCUR_GUARDED_BY(mu);
 };
 
 Arena& arena() noexcept;
@@ -32,19 +33,20 @@ Arena& arena() noexcept;
 // Fork protocol (rank kArena): the allocator lock is held across fork. The child forgets
 // the parent's allocation state: its free space and free blocks belong to the parent.
 void on_prepare() noexcept {
-  arena().mu.lock();
+  arena().mu.fork_lock();
 }
 void on_parent() noexcept {
-  arena().mu.unlock();
+  arena().mu.fork_unlock();
 }
-void on_child() noexcept {
+// mu is held (on_prepare took it): the analysis cannot see that across the fork.
+void on_child() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   Arena& a = arena();
   a.cur = nullptr;
   a.used = 0;
   a.chunks = 0;
   a.large = 0;
   for (auto& fl : a.free_lists) std::vector<void*>().swap(fl);
-  a.mu.unlock();
+  a.mu.fork_unlock();
 }
 
 // Leaked on purpose: handles may be released by static destructors after ours ran.
@@ -77,11 +79,11 @@ void* shared_alloc(std::size_t size) {
   const std::size_t bytes = round_up(size, kArenaAlign);
   if (bytes > kMaxSmall) {
     void* p = map_shared(round_up(bytes, page_size()));
-    std::lock_guard g(a.mu);
+    MutexLock g(a.mu);
     ++a.large;
     return p;
   }
-  std::lock_guard g(a.mu);
+  MutexLock g(a.mu);
   auto& fl = a.free_lists[bytes / kArenaAlign - 1];
   if (!fl.empty()) {
     void* p = fl.back();
@@ -106,14 +108,14 @@ void shared_free(void* p, std::size_t size, unsigned long gen) noexcept {
   const std::size_t bytes = round_up(size == 0 ? 1 : size, kArenaAlign);
   if (bytes > kMaxSmall) {
     ::munmap(p, round_up(bytes, page_size()));
-    std::lock_guard g(a.mu);
+    MutexLock g(a.mu);
     --a.large;
     return;
   }
   // A child forked since the allocation may still use these bytes: never hand them out
   // again (see the banner).
   if (gen != fork_epoch()) return;
-  std::lock_guard g(a.mu);
+  MutexLock g(a.mu);
   try {
     a.free_lists[bytes / kArenaAlign - 1].push_back(p);
   } catch (...) {
@@ -123,7 +125,7 @@ void shared_free(void* p, std::size_t size, unsigned long gen) noexcept {
 
 ArenaStats arena_stats() {
   Arena& a = arena();
-  std::lock_guard g(a.mu);
+  MutexLock g(a.mu);
   ArenaStats s;
   s.chunks = a.chunks;
   s.large = a.large;

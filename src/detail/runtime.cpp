@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "concur/detail/fork.hpp"
+#include "concur/detail/thread_annotations.hpp"
 
 namespace concur::detail {
 
@@ -19,12 +20,12 @@ struct Hook {
 };
 
 struct Runtime {
-  std::mutex mu;
-  std::vector<Hook> exit_hooks;
-  unsigned long next_order = 0;
-  bool atexit_installed = false;
-  bool exit_ran = false;
-  std::string process_name = "MainProcess";
+  Mutex mu;
+  std::vector<Hook> exit_hooks CONCUR_GUARDED_BY(mu);
+  unsigned long next_order CONCUR_GUARDED_BY(mu) = 0;
+  bool atexit_installed CONCUR_GUARDED_BY(mu) = false;
+  bool exit_ran CONCUR_GUARDED_BY(mu) = false;
+  std::string process_name CONCUR_GUARDED_BY(mu) = "MainProcess";
 };
 
 // Leaked on purpose: hooks may run from atexit after static destructors started.
@@ -38,16 +39,16 @@ void atexit_handler() { run_exit_hooks(); }
 // Fork protocol rank kRuntime (the innermost lock: process and SharedMemory code call in
 // here with their own locks held): mu is held across fork and released on both sides.
 [[maybe_unused]] const bool g_fork_registered =
-    (register_fork_handler(ForkRank::kRuntime, {.prepare = []() noexcept { rt().mu.lock(); },
-                                                .parent = []() noexcept { rt().mu.unlock(); },
-                                                .child = []() noexcept { rt().mu.unlock(); }}),
+    (register_fork_handler(ForkRank::kRuntime, {.prepare = []() noexcept { rt().mu.fork_lock(); },
+                                                .parent = []() noexcept { rt().mu.fork_unlock(); },
+                                                .child = []() noexcept { rt().mu.fork_unlock(); }}),
      true);
 
 }  // namespace
 
 void register_exit_hook(int priority, void (*fn)()) {
   Runtime& r = rt();
-  std::lock_guard g(r.mu);
+  MutexLock g(r.mu);
   r.exit_hooks.push_back({priority, r.next_order++, fn});
   if (!r.atexit_installed) {
     r.atexit_installed = true;
@@ -59,7 +60,7 @@ void run_exit_hooks() {
   Runtime& r = rt();
   std::vector<Hook> hooks;
   {
-    std::lock_guard g(r.mu);
+    MutexLock g(r.mu);
     if (r.exit_ran) return;
     r.exit_ran = true;
     hooks = r.exit_hooks;
@@ -72,13 +73,13 @@ void run_exit_hooks() {
 
 std::string current_process_name() {
   Runtime& r = rt();
-  std::lock_guard g(r.mu);
+  MutexLock g(r.mu);
   return r.process_name;
 }
 
 void set_current_process_name(std::string name) {
   Runtime& r = rt();
-  std::lock_guard g(r.mu);
+  MutexLock g(r.mu);
   r.process_name = std::move(name);
 }
 

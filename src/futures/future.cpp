@@ -13,7 +13,7 @@
 #include "concur/detail/exception_transport.hpp"
 #include "concur/logging.hpp"
 
-namespace concur::futures::detail {
+namespace concur::detail {
 
 namespace {
 
@@ -45,7 +45,7 @@ std::string exception_what(const std::exception_ptr& e) {
 
 }  // namespace
 
-std::string type_name(const std::type_info& t) {
+std::string result_type_name(const std::type_info& t) {
   std::string n = concur::detail::demangle(t.name());
   // The one alias every reader knows; the rest stay as the compiler spells them.
   static const std::string kString =
@@ -131,7 +131,7 @@ std::uint32_t StateBase::claim() {
         msg = std::string(state_name(st)) + ": " + repr();
       } catch (...) {
       }
-      throw InvalidStateError(msg);
+      throw futures::InvalidStateError(msg);
     }
     if (state_.compare_exchange_weak(
             s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Finishing),
@@ -332,7 +332,7 @@ std::exception_ptr StateBase::exception_after_done() const {
 }
 
 void StateBase::throw_cancelled() const {
-  throw CancelledError();
+  throw futures::CancelledError();
 }
 
 void MultiWaiter::notify(StateBase& s) noexcept {
@@ -352,4 +352,4 @@ StateBase* MultiWaiter::finished_at(std::size_t i) {
   return s;
 }
 
-}  // namespace concur::futures::detail
+}  // namespace concur::detail

@@ -18,9 +18,7 @@
 #include "concur/detail/runtime.hpp"
 #include "concur/threading/thread.hpp"
 
-namespace concur::futures {
-
-namespace detail {
+namespace concur::detail {
 
 namespace {
 
@@ -100,7 +98,7 @@ thread_local PoolCore* t_pool = nullptr;
 
 class PoolCore final : public std::enable_shared_from_this<PoolCore> {
  public:
-  PoolCore(int max_workers, ExecutorOptions opts)
+  PoolCore(int max_workers, futures::ExecutorOptions opts)
       : max_workers_(max_workers), initializer_(std::move(opts.initializer)) {
     prefix_ = opts.thread_name_prefix.empty()
                   ? "ThreadPoolExecutor-" + std::to_string(g_pool_counter.fetch_add(1))
@@ -125,7 +123,7 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
           self->poke();
       }
     } done{this};
-    if (broken_.load(std::memory_order_seq_cst)) throw BrokenThreadPool(broken_message());
+    if (broken_.load(std::memory_order_seq_cst)) throw futures::BrokenThreadPool(broken_message());
     if (shutdown_.load(std::memory_order_seq_cst))
       throw RuntimeError("cannot schedule new futures after shutdown");
     // Python's _adjust_thread_count: an idle worker's token, else start a worker while fewer
@@ -413,7 +411,7 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
     try {
       const int live = live_.load(std::memory_order_seq_cst);
       if (live - blocked_.load(std::memory_order_seq_cst) < max_workers_ &&
-          live < max_workers_ + ThreadPoolExecutor::kMaxCompensating && !exiting()) {
+          live < max_workers_ + futures::ThreadPoolExecutor::kMaxCompensating && !exiting()) {
         // Reap workers that retired, so a long-lived pool does not accumulate them.
         std::erase_if(threads_, [](const std::unique_ptr<threading::Thread>& t) {
           if (t->is_alive()) return false;
@@ -546,7 +544,8 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
     while (pending) {
       StateBase* next = pending->next_.load(std::memory_order_relaxed);
       try {
-        pending->set_exception(std::make_exception_ptr(BrokenThreadPool(broken_message())));
+        pending->set_exception(
+            std::make_exception_ptr(futures::BrokenThreadPool(broken_message())));
       } catch (...) {
         // Cancelled meanwhile: nothing to report.
       }
@@ -649,7 +648,9 @@ PoolRegistry* g_forking_registry = nullptr;
      true);
 }  // namespace
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::futures {
 
 int ThreadPoolExecutor::default_max_workers() {
   const long n = ::sysconf(_SC_NPROCESSORS_ONLN);

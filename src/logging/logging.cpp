@@ -12,6 +12,7 @@
 
 #include "concur/detail/fd.hpp"
 #include "concur/detail/fork.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/threading/thread.hpp"
 
@@ -20,8 +21,8 @@ namespace concur::logging {
 namespace {
 
 struct State {
-  std::mutex mu;
-  std::map<std::string, Logger*, std::less<>> loggers;  // guarded by mu
+  concur::detail::Mutex mu;
+  std::map<std::string, Logger*, std::less<>> loggers CONCUR_GUARDED_BY(mu);
 };
 
 State& state() {
@@ -32,9 +33,9 @@ State& state() {
 // Fork protocol (rank kLogging): the lock is held across fork, released on both sides.
 [[maybe_unused]] const bool g_fork_registered =
     (concur::detail::register_fork_handler(concur::detail::ForkRank::kLogging,
-                                           {.prepare = []() noexcept { state().mu.lock(); },
-                                            .parent = []() noexcept { state().mu.unlock(); },
-                                            .child = []() noexcept { state().mu.unlock(); }}),
+                                           {.prepare = []() noexcept { state().mu.fork_lock(); },
+                                            .parent = []() noexcept { state().mu.fork_unlock(); },
+                                            .child = []() noexcept { state().mu.fork_unlock(); }}),
      true);
 
 void append_asctime(std::string& out) {
@@ -64,7 +65,9 @@ std::string level_name(Level level) {
   return "Level " + std::to_string(static_cast<int>(level));
 }
 
-namespace detail {
+}  // namespace concur::logging
+
+namespace concur::detail {
 
 std::size_t copy_until_placeholder(std::string_view fmt, std::size_t pos, std::string& out) {
   while (pos < fmt.size()) {
@@ -83,7 +86,9 @@ std::size_t copy_until_placeholder(std::string_view fmt, std::size_t pos, std::s
   return std::string_view::npos;
 }
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::logging {
 
 Logger::Logger(std::string name, bool root)
     : name_(std::move(name)),
@@ -97,7 +102,7 @@ Logger& get_logger(std::string_view name) {
   static Logger* const root = new Logger("root", true);
   if (name.empty()) return *root;
   State& s = state();
-  std::lock_guard g(s.mu);
+  concur::detail::MutexLock g(s.mu);
   auto it = s.loggers.find(name);
   if (it != s.loggers.end()) return *it->second;
   auto* lg = new Logger(std::string(name), false);
@@ -124,7 +129,7 @@ Level Logger::effective_level() const noexcept {
 
 void Logger::set_format(std::string pattern) {
   State& s = state();
-  std::lock_guard g(s.mu);
+  concur::detail::MutexLock g(s.mu);
   format_ = std::move(pattern);
 }
 
@@ -138,7 +143,7 @@ void Logger::write_record(Level level, std::string_view message) {
   std::string pattern;
   {
     State& s = state();
-    std::lock_guard g(s.mu);
+    concur::detail::MutexLock g(s.mu);
     pattern = format_.empty() ? root.format_ : format_;
   }
   int fd = stream_.load(std::memory_order_relaxed);

@@ -17,6 +17,7 @@
 #include <limits>
 #include <string>
 
+#include "concur/detail/deadline.hpp"
 #include "concur/detail/fd.hpp"
 
 namespace concur::multiprocessing {
@@ -65,20 +66,10 @@ void advise_huge_pages(void* p, std::size_t n) noexcept {
 // Waits until one of fds is ready or the deadline (time_point::max(): forever) passes;
 // returns the number ready (0 on timeout). EINTR restarts with the time left.
 int poll_fds(pollfd* fds, nfds_t n, Clock::time_point deadline) {
+  const cd::Deadline dl(deadline);
   for (;;) {
     timespec ts{};
-    const timespec* tsp = nullptr;
-    if (deadline != Clock::time_point::max()) {
-      const auto now = Clock::now();
-      if (deadline > now) {
-        const auto ns =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
-        ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-        ts.tv_nsec = static_cast<long>(ns % 1000000000);
-      }
-      tsp = &ts;
-    }
-    const int rc = ::ppoll(fds, n, tsp, nullptr);
+    const int rc = ::ppoll(fds, n, dl.relative_timespec(ts), nullptr);
     if (rc >= 0) return rc;
     if (errno != EINTR) throw OSError(errno, "");
   }

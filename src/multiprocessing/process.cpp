@@ -46,13 +46,16 @@
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/shm_tracker.hpp"
 #include "concur/errors.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/logging.hpp"
 
 namespace concur::multiprocessing {
 
 namespace rt = ::concur::detail;
 
-namespace detail {
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 
 struct ChildRecord {
   pid_t pid = -1;
@@ -60,11 +63,11 @@ struct ChildRecord {
   std::optional<int> exitcode;  // set once reaped
   bool daemon = false;
   std::string name;
-  Process* owner = nullptr;  // null once the Process object is gone or closed
+  multiprocessing::Process* owner = nullptr;  // null once the Process object is gone or closed
   ChildRecord() = default;
   ChildRecord(const ChildRecord&) = delete;
   ChildRecord& operator=(const ChildRecord&) = delete;
-  ~ChildRecord() { rt::close_fd(pidfd); }
+  ~ChildRecord() { close_fd(pidfd); }
 };
 
 // Everything the child needs to become the new process; built by the parent before the
@@ -78,7 +81,9 @@ struct ChildSetup {
   bool pdeathsig = false;
 };
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 namespace {
 
@@ -90,12 +95,12 @@ struct ExitRequest {
 };
 
 struct State {
-  std::mutex mu;
-  std::vector<std::shared_ptr<ChildRecord>> children;  // started, not yet reaped
-  unsigned counter = 0;                                // identities handed out by this process
-  std::vector<unsigned> identity;  // this process's identity (empty in the main one)
-  bool daemon = false;             // this process is a daemon
-  pid_t parent_pid = 0;            // 0 in the main process
+  rt::Mutex mu;
+  std::vector<std::shared_ptr<ChildRecord>> children CONCUR_GUARDED_BY(mu);  // not yet reaped
+  unsigned counter = 0;                // identities handed out by this process
+  std::vector<unsigned> identity;      // this process's identity (empty in the main one)
+  bool daemon = false;                 // this process is a daemon
+  pid_t parent_pid = 0;                // 0 in the main process
   std::string parent_name;
   StartMethod method = StartMethod::fork;
   bool method_fixed = false;  // Python's "context has already been set"
@@ -106,7 +111,7 @@ struct State {
     pid_t pid;
     int code;
   };
-  std::vector<Reaped> pending_log;  // reaped under mu, logged after unlocking
+  std::vector<Reaped> pending_log CONCUR_GUARDED_BY(mu);  // reaped under mu, logged after
 };
 
 pid_t self_pid() noexcept {
@@ -123,21 +128,22 @@ State& st() {
 // on both sides). Lock order: while holding mu, concur takes only locks of higher rank
 // (the runtime's name lock, logging's lock on the first get_logger()); see detail/fork.hpp.
 void atfork_prepare() noexcept {
-  st().mu.lock();
+  st().mu.fork_lock();
 }
 void atfork_parent() noexcept {
-  st().mu.unlock();
+  st().mu.fork_unlock();
 }
 // In any forked child (ours, or a user's raw fork()): the parent's children are not ours.
-// Only close(2) and plain stores here, nothing that allocates or frees.
-void atfork_child() noexcept {
+// Only close(2) and plain stores here, nothing that allocates or frees. mu is held (the
+// prepare handler took it), which the analysis cannot see.
+void atfork_child() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   State& s = st();
   for (auto& r : s.children) {
     rt::close_fd(r->pidfd);
     r->pidfd = -1;
     r->owner = nullptr;
   }
-  s.mu.unlock();
+  s.mu.fork_unlock();
 }
 
 [[maybe_unused]] const bool g_fork_registered =
@@ -163,12 +169,13 @@ void mp_log(logging::Level level, std::string_view fmt, const A&... args) {
 }
 
 // Holds mu; on release, logs the children reaped meanwhile (outside the lock).
-class Guard {
+class CONCUR_SCOPED_CAPABILITY Guard {
  public:
-  explicit Guard(State& s) : s_(s) { s_.mu.lock(); }
+  explicit Guard(State& s) CONCUR_ACQUIRE(s.mu) : s_(s) { s_.mu.lock(); }
   Guard(const Guard&) = delete;
   Guard& operator=(const Guard&) = delete;
-  ~Guard() {
+  // (The analysis checks the callers; this body reads pending_log before unlocking.)
+  ~Guard() CONCUR_RELEASE() CONCUR_NO_THREAD_SAFETY_ANALYSIS {
     if (s_.pending_log.empty()) {
       s_.mu.unlock();
       return;
@@ -234,7 +241,7 @@ std::string exitcode_text(int code) {
 
 // Reaps `r` if its child has ended (never blocks); true if it has ended. Drops a newly
 // reaped record from the registry. Caller holds mu.
-bool poll_locked(State& s, ChildRecord& r) {
+bool poll_locked(State& s, ChildRecord& r) CONCUR_REQUIRES(s.mu) {
   if (r.exitcode) return true;
   if (r.pidfd < 0) return false;  // a sibling's record seen from inside a child
   siginfo_t si{};
@@ -260,7 +267,7 @@ bool poll_locked(State& s, ChildRecord& r) {
 }
 
 // Python's _cleanup(): reap every child that has ended. Caller holds mu.
-void reap_finished_locked(State& s) {
+void reap_finished_locked(State& s) CONCUR_REQUIRES(s.mu) {
   auto kids = s.children;  // poll_locked erases from s.children
   for (auto& k : kids) poll_locked(s, *k);
 }
@@ -388,7 +395,13 @@ void prewarm_child_path() {
 
 // ----------------------------------------------------------------------------- bootstrap
 
-[[noreturn]] void detail::bootstrap_child(Process& self, const ChildSetup& setup) {
+namespace {
+
+// The body of detail::bootstrap_child, in this file's namespace (its helpers are here).
+// `run` is self.run() (protected: only the friend can call it).
+template <class Run>
+[[noreturn]] void run_child(Process& self, const std::string& name, const detail::ChildSetup& setup,
+                            Run run) {
   if (setup.pdeathsig) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The parent may have died between fork() and prctl(): then nobody will send the
@@ -396,7 +409,10 @@ void prewarm_child_path() {
     if (::getppid() != setup.parent_pid) ::kill(::getpid(), SIGKILL);
   }
   State& s = st();  // the atfork child handler released mu and the siblings' pidfds
-  s.children.clear();
+  {
+    Guard g(s);  // uncontended: this is the new child's only thread
+    s.children.clear();
+  }
   s.counter = 0;
   s.identity = setup.identity;
   s.daemon = setup.daemon;
@@ -409,11 +425,11 @@ void prewarm_child_path() {
   int code = 0;
   tls_in_target = true;
   try {
-    self.run();
+    run();
   } catch (const ExitRequest& e) {
     code = e.code;
   } catch (...) {
-    report_exception(self.name_);
+    report_exception(name);
     code = 1;
   }
   tls_in_target = false;
@@ -427,6 +443,17 @@ void prewarm_child_path() {
   flush_all();
   exit_now(code);
 }
+
+}  // namespace
+
+}  // namespace concur::multiprocessing
+
+[[noreturn]] void concur::detail::bootstrap_child(multiprocessing::Process& self,
+                                                  const ChildSetup& setup) {
+  multiprocessing::run_child(self, self.name_, setup, [&self] { self.run(); });
+}
+
+namespace concur::multiprocessing {
 
 // ----------------------------------------------------------------------------- launchers
 

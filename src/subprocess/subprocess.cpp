@@ -20,6 +20,7 @@
 
 #include "concur/detail/py_repr.hpp"
 #include "concur/detail/fork.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/detail/runtime.hpp"
 #include "concur/detail/spawn.hpp"
 
@@ -57,8 +58,8 @@ void check_no_nul(std::string_view s, const char* what) {
 // --- abandoned children (Popen destroyed while the child ran) -----------------------------
 
 struct Abandoned {
-  std::mutex mu;
-  std::vector<UniqueFd> pidfds;
+  detail::Mutex mu;
+  std::vector<UniqueFd> pidfds CONCUR_GUARDED_BY(mu);
   std::atomic<std::size_t> count{0};
 };
 
@@ -69,18 +70,19 @@ Abandoned& abandoned() {
 
 // Fork protocol (rank kSubprocess): the lock is held across fork. A forked child does not
 // own its parent's children: it drops the inherited list (closing its copies of the fds).
+// mu is held there (the prepare handler took it), which the analysis cannot see.
+void abandoned_atfork_child() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
+  Abandoned& x = abandoned();
+  for (auto& fd : x.pidfds) fd.reset();
+  x.pidfds.clear();
+  x.count.store(0, std::memory_order_relaxed);
+  x.mu.fork_unlock();
+}
 [[maybe_unused]] const bool g_fork_registered =
     (detail::register_fork_handler(detail::ForkRank::kSubprocess,
-                                   {.prepare = []() noexcept { abandoned().mu.lock(); },
-                                    .parent = []() noexcept { abandoned().mu.unlock(); },
-                                    .child =
-                                        []() noexcept {
-                                          Abandoned& x = abandoned();
-                                          for (auto& fd : x.pidfds) fd.reset();
-                                          x.pidfds.clear();
-                                          x.count.store(0, std::memory_order_relaxed);
-                                          x.mu.unlock();
-                                        }}),
+                                   {.prepare = []() noexcept { abandoned().mu.fork_lock(); },
+                                    .parent = []() noexcept { abandoned().mu.fork_unlock(); },
+                                    .child = abandoned_atfork_child}),
      true);
 
 // Reaps every abandoned child that has ended. Never blocks. One relaxed load when none.
@@ -90,7 +92,7 @@ void reap_abandoned() noexcept {
   if (!abandoned_ever().load(std::memory_order_relaxed)) return;
   Abandoned& a = abandoned();
   if (a.count.load(std::memory_order_relaxed) == 0) return;
-  std::lock_guard g(a.mu);
+  detail::MutexLock g(a.mu);
   auto& v = a.pidfds;
   v.erase(std::remove_if(v.begin(), v.end(),
                          [](UniqueFd& fd) {
@@ -447,7 +449,7 @@ void Popen::abandon() noexcept {
   }
   Abandoned& a = abandoned();
   try {
-    std::lock_guard g(a.mu);
+    detail::MutexLock g(a.mu);
     a.pidfds.push_back(std::move(pidfd_));
     a.count.store(a.pidfds.size(), std::memory_order_relaxed);
   } catch (...) {

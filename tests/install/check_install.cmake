@@ -28,6 +28,11 @@ message(STATUS "find_package consumer: ${LAST_OUT}")
 if(NOT LAST_OUT MATCHES "consumer ok")
   message(FATAL_ERROR "find_package consumer did not finish: ${LAST_OUT}")
 endif()
+run(${WORK_DIR}/cmake-build/defects)
+message(STATUS "issue #9 defect rows: ${LAST_OUT}")
+if(NOT LAST_OUT MATCHES "defects ok")
+  message(FATAL_ERROR "a defect row of issue #9 failed: ${LAST_OUT}")
+endif()
 
 # 2. pkg-config
 file(GLOB pcdirs ${prefix}/lib*/pkgconfig ${prefix}/lib/*/pkgconfig)

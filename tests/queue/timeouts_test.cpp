@@ -4,6 +4,7 @@
 // count stays exact (regression: the item was lost and qsize() left one too high).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -147,6 +148,86 @@ TEST(QueueTimeouts, PriorityItemWhoseMoveThrowsInGetStaysQueued) {
   std::vector<int> out;
   while (auto x = queue.try_get()) out.push_back(x->v);
   EXPECT_EQ(out, (std::vector<int>{1, 3, 5}));
+}
+
+// Every move get()/get_nowait()/get(timeout) makes may throw: the item is then still queued
+// (at the head), qsize() and unfinished_tasks() exact, join() still works (regression: the
+// move into get()'s return value ran after the item had left the queue, so the item was
+// lost and unfinished_tasks() stayed one too high: join() never returned).
+template <class Q>
+void every_get_move_may_throw() {
+  for (int form = 0; form < 3; ++form) {
+    for (int n = 1; n <= 4; ++n) {
+      SCOPED_TRACE(testing::Message() << "form " << form << ", throw on move " << n);
+      Q queue;
+      queue.put(Fragile(10 + n));
+      Fragile::arm(n);
+      int got = -1;
+      bool threw = false;
+      try {
+        Fragile r = form == 0 ? queue.get() : form == 1 ? queue.get_nowait() : queue.get(1s);
+        got = r.v;
+      } catch (const std::runtime_error&) {
+        threw = true;
+      }
+      Fragile::arm(0);
+      if (threw) {
+        ASSERT_EQ(queue.qsize(), 1u) << "the item was lost";
+        EXPECT_EQ(queue.get_nowait().v, 10 + n);
+      } else {
+        EXPECT_EQ(got, 10 + n);
+      }
+      EXPECT_EQ(queue.qsize(), 0u);
+      if constexpr (requires { queue.unfinished_tasks(); }) {
+        EXPECT_EQ(queue.unfinished_tasks(), 1u);
+        queue.task_done();
+        EXPECT_TRUE(queue.join(1s));
+      }
+    }
+  }
+}
+
+TEST(QueueTimeouts, EveryMoveOfGetMayThrowNothingLost) {
+  every_get_move_may_throw<q::Queue<Fragile>>();
+  every_get_move_may_throw<q::LifoQueue<Fragile>>();
+  every_get_move_may_throw<q::PriorityQueue<Fragile>>();
+  every_get_move_may_throw<q::SimpleQueue<Fragile>>();
+}
+
+// put: a move into the queue that throws leaves the queue as it was (nothing stored,
+// counts unchanged) and the caller's item intact.
+template <class Q>
+void every_put_move_may_throw() {
+  for (int n = 1; n <= 3; ++n) {
+    SCOPED_TRACE(testing::Message() << "throw on move " << n);
+    Q queue;
+    queue.put(Fragile(1));
+    Fragile item(7);
+    Fragile::arm(n);
+    bool threw = false;
+    try {
+      queue.put(std::move(item));
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    Fragile::arm(0);
+    EXPECT_EQ(item.v, 7);
+    EXPECT_EQ(queue.qsize(), threw ? 1u : 2u);
+    if constexpr (requires { queue.unfinished_tasks(); }) {
+      EXPECT_EQ(queue.unfinished_tasks(), threw ? 1u : 2u);
+    }
+    std::vector<int> out;
+    while (auto x = queue.try_get()) out.push_back(x->v);
+    std::sort(out.begin(), out.end());
+    EXPECT_EQ(out, threw ? std::vector<int>{1} : (std::vector<int>{1, 7}));
+  }
+}
+
+TEST(QueueTimeouts, MoveThatThrowsInPutLeavesQueueUnchanged) {
+  every_put_move_may_throw<q::Queue<Fragile>>();
+  every_put_move_may_throw<q::LifoQueue<Fragile>>();
+  every_put_move_may_throw<q::PriorityQueue<Fragile>>();
+  every_put_move_may_throw<q::SimpleQueue<Fragile>>();
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // concur/detail/executor_map.hpp — the in-order result range of Executor::map.
 //
 // Shared by the executors: MapResult<Executor, F, View> is the futures module's one
-// single-pass result range (futures::detail::ResultRange) over a MapSource. As in Python
+// single-pass result range (detail::ResultRange) over a MapSource. As in Python
 // 3.14 (cpython#74028): without MapOptions::buffersize every item is submitted by the map()
 // call, so every call runs even if the range is dropped unconsumed (CPython's
 // test_map_submits_without_iteration); with buffersize = n the first n are submitted by the
@@ -42,7 +42,7 @@
 #include "concur/errors.hpp"
 #include "concur/futures/future.hpp"
 
-namespace concur::futures::detail {
+namespace concur::detail {
 
 template <class Exec, class F, class View>
 class MapSource {
@@ -54,7 +54,7 @@ class MapSource {
   // What iterating yields: the function's result (std::monostate for void functions).
   using value_type = std::conditional_t<std::is_void_v<Ret>, std::monostate, Ret>;
 
-  MapSource(Exec& ex, F fn, View view, const MapOptions& opts)
+  MapSource(Exec& ex, F fn, View view, const futures::MapOptions& opts)
       : ex_(&ex),
         fn_(std::make_shared<F>(std::move(fn))),
         view_(std::move(view)),
@@ -95,14 +95,14 @@ class MapSource {
         failed_submit_ = std::current_exception();
       }
     }
-    Future<Ret>& front = window_.front();
+    futures::Future<Ret>& front = window_.front();
     if (deadline_) {
       if (!front.state_base()->wait(&*deadline_))
         throw TimeoutError("map() result not available within the timeout");
     } else {
       front.wait();
     }
-    Future<Ret> f = std::move(front);
+    futures::Future<Ret> f = std::move(front);
     window_.pop_front();
     if constexpr (std::is_void_v<Ret>) {
       f.result();
@@ -135,7 +135,7 @@ class MapSource {
   View view_;
   std::ranges::iterator_t<View> it_;
   std::size_t buffersize_;  // 0: everything submitted up front
-  std::deque<Future<Ret>> window_;
+  std::deque<futures::Future<Ret>> window_;
   std::optional<concur::detail::Clock::time_point> deadline_;
   std::optional<value_type> current_;
   std::exception_ptr failed_submit_;  // a submit that failed after some succeeded
@@ -145,4 +145,4 @@ class MapSource {
 template <class Exec, class F, class View>
 using MapResult = ResultRange<MapSource<Exec, F, View>>;
 
-}  // namespace concur::futures::detail
+}  // namespace concur::detail

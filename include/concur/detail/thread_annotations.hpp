@@ -50,6 +50,12 @@ class CONCUR_CAPABILITY("mutex") Mutex {
   void lock() CONCUR_ACQUIRE() { m_.lock(); }
   void unlock() CONCUR_RELEASE() { m_.unlock(); }
   bool try_lock() CONCUR_TRY_ACQUIRE(true) { return m_.try_lock(); }
+  // The fork protocol (detail/fork.hpp) holds a module lock across fork(): taken in the
+  // prepare handler, released in the parent and child handlers. The analysis pairs a lock
+  // with its release in one scope and cannot see that; these two are the unchecked forms,
+  // for those handlers only.
+  void fork_lock() CONCUR_NO_THREAD_SAFETY_ANALYSIS { m_.lock(); }
+  void fork_unlock() CONCUR_NO_THREAD_SAFETY_ANALYSIS { m_.unlock(); }
   // The wrapped mutex (for std::condition_variable through std::unique_lock).
   std::mutex& native() noexcept { return m_; }
 

@@ -90,12 +90,9 @@ struct MapOptions {
   std::optional<std::size_t> buffersize{};
 };
 
-namespace detail {
+}  // namespace concur::futures
 
-using concur::detail::BasicLock;
-using concur::detail::Clock;
-using concur::detail::CondWord;
-using concur::detail::Scope;
+namespace concur::detail {
 
 // The low bits of a future's state word. Finishing: a producer has claimed the future and
 // is storing its value (others see it as running; it is not done yet).
@@ -157,7 +154,7 @@ class BlockedInWait {
 };
 
 // The demangled name of a type, for messages ("int", "std::string").
-std::string type_name(const std::type_info& t);
+std::string result_type_name(const std::type_info& t);
 
 // Logs `message` and the exception's type and what() through concur::logging's
 // "concurrent.futures" logger (Python's name) at ERROR (CRITICAL if `critical`). Used for
@@ -291,7 +288,7 @@ class TypedState : public StateBase {
     if constexpr (std::is_void_v<T>)
       return "void";
     else
-      return type_name(typeid(T));
+      return result_type_name(typeid(T));
   }
 
  public:
@@ -307,7 +304,7 @@ class TypedState : public StateBase {
       lock();
       if (taken_) {
         unlock();
-        throw InvalidStateError("result already retrieved");
+        throw futures::InvalidStateError("result already retrieved");
       }
       taken_ = true;
       T v = std::move(*value_);
@@ -475,7 +472,7 @@ class ResultRange {
 template <class T>
 struct is_future : std::false_type {};
 template <class T>
-struct is_future<Future<T>> : std::true_type {};
+struct is_future<futures::Future<T>> : std::true_type {};
 
 template <class R>
 concept FutureRange = std::ranges::input_range<R> &&
@@ -484,7 +481,9 @@ concept FutureRange = std::ranges::input_range<R> &&
 template <class R>
 using future_value_t = typename std::remove_cvref_t<std::ranges::range_reference_t<R>>::value_type;
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::futures {
 
 // A handle to the eventual result of a call (Python's concurrent.futures.Future).
 template <class T>
@@ -613,10 +612,12 @@ struct DoneAndNotDone {
   std::vector<Future<T>> not_done;
 };
 
-namespace detail {
+}  // namespace concur::futures
+
+namespace concur::detail {
 template <class T, class R>
-std::vector<Future<T>> unique_futures(R&& fs) {
-  std::vector<Future<T>> out;
+std::vector<futures::Future<T>> unique_futures(R&& fs) {
+  std::vector<futures::Future<T>> out;
   for (auto&& f : fs) {
     bool dup = false;
     for (const auto& g : out)
@@ -630,7 +631,7 @@ std::vector<Future<T>> unique_futures(R&& fs) {
 }
 // Small inputs: the quadratic scan above; large: by state address.
 template <class T, class R>
-std::vector<Future<T>> dedup(R&& fs);
+std::vector<futures::Future<T>> dedup(R&& fs);
 
 // Pointers to the distinct futures of a forward range of Future<T> lvalues, in input order.
 
@@ -661,8 +662,8 @@ class StateSet {
 };
 
 template <class T, class R>
-std::vector<const Future<T>*> dedup_ptrs(R& fs) {
-  std::vector<const Future<T>*> out;
+std::vector<const futures::Future<T>*> dedup_ptrs(R& fs) {
+  std::vector<const futures::Future<T>*> out;
   if constexpr (std::ranges::sized_range<R>) out.reserve(std::ranges::size(fs));
   // One pass over the handles (not the states): count them, reject moved-from handles, and
   // see whether the state addresses are strictly monotonic, which rules out duplicates
@@ -702,7 +703,9 @@ std::vector<const Future<T>*> dedup_ptrs(R& fs) {
   }
   return out;
 }
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::futures {
 
 // Waits for the futures (Python's concurrent.futures.wait). timeout nullopt = no limit.
 // Returns when return_when is met or the timeout passes (no exception on timeout: look at
@@ -782,7 +785,9 @@ DoneAndNotDone<detail::future_value_t<R>> wait(R&& fs, std::chrono::duration<Rep
               return_when);
 }
 
-namespace detail {
+}  // namespace concur::futures
+
+namespace concur::detail {
 // as_completed()'s source: yields each future (Future<T>&) as it completes — those already
 // done first, in input order — and throws TimeoutError("N (of M) futures unfinished") when
 // the deadline passes first. Linear: one waiter registered on every pending future; each
@@ -791,9 +796,10 @@ namespace detail {
 template <class T>
 class AsCompletedSource {
  public:
-  using value_type = Future<T>;
+  using value_type = futures::Future<T>;
 
-  AsCompletedSource(std::vector<Future<T>> fs, std::optional<std::chrono::nanoseconds> timeout)
+  AsCompletedSource(std::vector<futures::Future<T>> fs,
+                    std::optional<std::chrono::nanoseconds> timeout)
       : all_(std::move(fs)), waiter_(std::make_unique<MultiWaiter>(true, all_.size())) {
     if (timeout) dl_ = concur::detail::Deadline::after(*timeout).time_point();
     registered_.reserve(all_.size());
@@ -814,7 +820,7 @@ class AsCompletedSource {
   AsCompletedSource& operator=(AsCompletedSource&&) = delete;
   ~AsCompletedSource() { unregister(); }
 
-  Future<T>* next() {
+  futures::Future<T>* next() {
     if (next_ready_ < ready_.size()) {
       current_ = all_[ready_[next_ready_++]];
       return &current_;
@@ -829,7 +835,7 @@ class AsCompletedSource {
     StateBase* s = waiter_->finished_at(want);
     ++yielded_;
     s->add_ref();  // every future of the range has this state type: a Future<T>'s
-    current_ = Future<T>(static_cast<TypedState<T>*>(s));
+    current_ = futures::Future<T>(static_cast<TypedState<T>*>(s));
     return &current_;
   }
 
@@ -840,16 +846,18 @@ class AsCompletedSource {
     registered_.clear();
   }
 
-  std::vector<Future<T>> all_;          // keeps every state alive while registered
+  std::vector<futures::Future<T>> all_;  // keeps every state alive while registered
   std::vector<std::size_t> ready_;      // indices of those done before the call, input order
   std::vector<StateBase*> registered_;  // waiting for them
   std::unique_ptr<MultiWaiter> waiter_;
   std::optional<Clock::time_point> dl_;
   std::size_t next_ready_ = 0;
   std::size_t yielded_ = 0;
-  Future<T> current_{static_cast<TypedState<T>*>(nullptr)};
+  futures::Future<T> current_{static_cast<TypedState<T>*>(nullptr)};
 };
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::futures {
 
 // The range as_completed() returns (single pass; see detail::ResultRange).
 template <class T>
@@ -873,20 +881,20 @@ AsCompleted<detail::future_value_t<R>> as_completed(R&& fs,
       std::optional<std::chrono::nanoseconds>(concur::detail::saturating_ns(timeout)));
 }
 
-namespace detail {
+}  // namespace concur::futures
+
+namespace concur::detail {
 template <class T, class R>
-std::vector<Future<T>> dedup(R&& fs) {
-  std::vector<Future<T>> in;
+std::vector<futures::Future<T>> dedup(R&& fs) {
+  std::vector<futures::Future<T>> in;
   for (auto&& f : fs) in.push_back(f);
   if (in.size() <= 16) return unique_futures<T>(in);
   StateSet seen(in.size());
-  std::vector<Future<T>> out;
+  std::vector<futures::Future<T>> out;
   out.reserve(in.size());
   for (auto& f : in) {
     if (seen.insert(f.state_base())) out.push_back(std::move(f));
   }
   return out;
 }
-}  // namespace detail
-
-}  // namespace concur::futures
+}  // namespace concur::detail

@@ -52,11 +52,11 @@
 #include "concur/errors.hpp"
 #include "concur/futures/future.hpp"
 
-namespace concur::futures {
-
-namespace detail {
+namespace concur::detail {
 class PoolCore;
 }
+
+namespace concur::futures {
 
 class ThreadPoolExecutor {
  public:

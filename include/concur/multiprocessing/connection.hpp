@@ -54,10 +54,7 @@
 #include "concur/errors.hpp"
 #include "concur/multiprocessing/process.hpp"
 
-namespace concur::multiprocessing {
-
-namespace detail {
-using Clock = std::chrono::steady_clock;
+namespace concur::detail {
 // The deadline of a timed poll/wait: negative is zero, huge (hours::max(), +inf) is
 // forever (time_point::max()), NaN is ValueError.
 template <class Rep, class Period>
@@ -67,7 +64,9 @@ Clock::time_point poll_deadline(std::chrono::duration<Rep, Period> timeout) {
   }
   return concur::detail::deadline_after(timeout);
 }
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 class Connection {
  public:

@@ -80,24 +80,28 @@ std::string to_string(StartMethod);
 
 class Process;
 
-namespace detail {
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 struct ChildRecord;
 struct ChildSetup;
 // Type-erased target: the callable and its arguments, copied/moved in at construction.
-struct TargetBase {
-  virtual ~TargetBase() = default;
+struct ProcessTargetBase {
+  virtual ~ProcessTargetBase() = default;
   virtual void call() = 0;
 };
 template <class F, class... A>
-struct Target final : TargetBase {
+struct ProcessTarget final : ProcessTargetBase {
   template <class G, class... B>
-  explicit Target(G&& g, B&&... b) : fn(std::forward<G>(g)), args(std::forward<B>(b)...) {}
+  explicit ProcessTarget(G&& g, B&&... b) : fn(std::forward<G>(g)), args(std::forward<B>(b)...) {}
   void call() override { std::apply(fn, args); }  // arguments passed as lvalues
   F fn;
   std::tuple<A...> args;
 };
-[[noreturn]] void bootstrap_child(Process& self, const ChildSetup& setup);
-}  // namespace detail
+[[noreturn]] void bootstrap_child(multiprocessing::Process& self, const ChildSetup& setup);
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 class Process {
  public:
@@ -190,15 +194,15 @@ class Process {
  private:
   friend void detail::bootstrap_child(Process&, const detail::ChildSetup&);
   template <class F, class... A>
-  static std::unique_ptr<detail::TargetBase> make_target(F&& f, A&&... a) {
-    return std::make_unique<detail::Target<std::decay_t<F>, std::decay_t<A>...>>(
+  static std::unique_ptr<detail::ProcessTargetBase> make_target(F&& f, A&&... a) {
+    return std::make_unique<detail::ProcessTarget<std::decay_t<F>, std::decay_t<A>...>>(
         std::forward<F>(f), std::forward<A>(a)...);
   }
   void check_closed() const;
   void check_child(const char* what) const;
   void signal(int sig, const char* what);
 
-  std::unique_ptr<detail::TargetBase> target_;
+  std::unique_ptr<detail::ProcessTargetBase> target_;
   std::string name_;
   bool daemon_ = false;
   bool closed_ = false;

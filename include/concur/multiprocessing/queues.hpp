@@ -67,11 +67,9 @@ struct QueueOptions {
   std::size_t max_message = concur::detail::codec::kDefaultMaxMessage;
 };
 
-namespace detail_queues {
+}  // namespace concur::multiprocessing
 
-using concur::detail::Clock;
-using concur::detail::RingStatus;
-using concur::detail::ShmRing;
+namespace concur::detail {
 
 // A timeout turned into "wait or not" and a deadline, once, at the top of each call.
 struct Wait {
@@ -88,16 +86,16 @@ Wait wait_for(std::chrono::duration<Rep, Period> d) {
 }
 
 // The per-process handle state shared by copies of one queue object.
-struct State {
+struct MpQueueState {
   ShmRing ring;
   std::atomic<bool> closed{false};
-  State(std::size_t maxsize, const QueueOptions& o)
+  MpQueueState(std::size_t maxsize, const multiprocessing::QueueOptions& o)
       : ring({.capacity = o.capacity, .max_message = o.max_message, .maxsize = maxsize}) {}
 };
 
 // The put/get machinery shared by Queue, JoinableQueue and SimpleQueue.
 template <class T>
-class Base {
+class MpQueueBase {
   static_assert(concur::detail::codec::Sendable<T>,
                 "multiprocessing queues carry Sendable types (see detail/codec.hpp)");
 
@@ -124,18 +122,19 @@ class Base {
   // Waits at most `timeout`; Empty on timeout (≤ 0: do not wait). ValueError for NaN.
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    const auto w = detail_queues::wait_for(timeout);
+    const auto w = detail::wait_for(timeout);
     return get_or_empty(w.block, &w.deadline);
   }
   [[nodiscard]] std::optional<T> try_get() { return try_take(false, nullptr); }
   template <class Rep, class Period>
   [[nodiscard]] std::optional<T> try_get(std::chrono::duration<Rep, Period> timeout) {
-    const auto w = detail_queues::wait_for(timeout);
+    const auto w = detail::wait_for(timeout);
     return try_take(w.block, &w.deadline);
   }
 
  protected:
-  Base(std::size_t maxsize, const QueueOptions& o) : s_(std::make_shared<State>(maxsize, o)) {}
+  MpQueueBase(std::size_t maxsize, const multiprocessing::QueueOptions& o)
+      : s_(std::make_shared<MpQueueState>(maxsize, o)) {}
 
   // A raw T (the codec's body is its bytes) is copied from the ring straight into the
   // caller's object: one memcpy, no optional, no move (4 KiB items: 1 copy instead of 3).
@@ -235,11 +234,11 @@ class Base {
     if (s_->closed.load(std::memory_order_relaxed)) throw_closed();
   }
   virtual void throw_closed() const = 0;
-  virtual ~Base() = default;
-  Base(const Base&) = default;
-  Base& operator=(const Base&) = default;
-  Base(Base&&) noexcept = default;
-  Base& operator=(Base&&) noexcept = default;
+  virtual ~MpQueueBase() = default;
+  MpQueueBase(const MpQueueBase&) = default;
+  MpQueueBase& operator=(const MpQueueBase&) = default;
+  MpQueueBase(MpQueueBase&&) noexcept = default;
+  MpQueueBase& operator=(MpQueueBase&&) noexcept = default;
 
   std::string repr(const char* cls) const {
     char buf[32];
@@ -247,15 +246,17 @@ class Base {
     return std::string("<concur::multiprocessing::") + cls + " object at " + buf + ">";
   }
 
-  std::shared_ptr<State> s_;
+  std::shared_ptr<MpQueueState> s_;
 };
 
-}  // namespace detail_queues
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 // Python's multiprocessing.Queue.
 template <class T>
-class Queue : public detail_queues::Base<T> {
-  using B = detail_queues::Base<T>;
+class Queue : public detail::MpQueueBase<T> {
+  using B = detail::MpQueueBase<T>;
   using Clock = concur::detail::Clock;
 
  public:
@@ -279,7 +280,7 @@ class Queue : public detail_queues::Base<T> {
   [[nodiscard]] bool try_put(const T& item) { return this->do_put(item, false, nullptr); }
   template <class Rep, class Period>
   [[nodiscard]] bool try_put(const T& item, std::chrono::duration<Rep, Period> timeout) {
-    const auto w = detail_queues::wait_for(timeout);
+    const auto w = detail::wait_for(timeout);
     return this->do_put(item, w.block, &w.deadline);
   }
 
@@ -299,7 +300,7 @@ class Queue : public detail_queues::Base<T> {
   }
   template <class Rep, class Period>
   std::vector<std::byte> get_bytes(std::chrono::duration<Rep, Period> timeout) {
-    const auto w = detail_queues::wait_for(timeout);
+    const auto w = detail::wait_for(timeout);
     std::vector<std::byte> out;
     if (!this->do_get_bytes(out, w.block, &w.deadline)) throw queue::Empty();
     return out;
@@ -349,7 +350,7 @@ class JoinableQueue : public Queue<T> {
   // Timed join (an addition to Python): true if all tasks were done within `timeout`.
   template <class Rep, class Period>
   [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
-    const auto w = detail_queues::wait_for(timeout);
+    const auto w = detail::wait_for(timeout);
     if (!w.block) return this->s_->ring.unfinished() == 0;
     return this->s_->ring.join(&w.deadline);
   }
@@ -365,8 +366,8 @@ class JoinableQueue : public Queue<T> {
 // ring's bytes are full (as Python's waits on a full pipe). After close(), every call
 // throws OSError("handle is closed"), Python's error for a closed SimpleQueue.
 template <class T>
-class SimpleQueue : public detail_queues::Base<T> {
-  using B = detail_queues::Base<T>;
+class SimpleQueue : public detail::MpQueueBase<T> {
+  using B = detail::MpQueueBase<T>;
 
  public:
   explicit SimpleQueue(QueueOptions options = {}) : B(0, options) {}
