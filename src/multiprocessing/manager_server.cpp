@@ -21,18 +21,22 @@
 
 namespace concur::multiprocessing {
 
-namespace detail {
+}  // namespace concur::multiprocessing
 
-void server_handshake(Connection& c, const std::string& key, concur::detail::Deadline dl) {
+namespace concur::detail {
+
+void server_handshake(multiprocessing::Connection& c, const std::string& key, concur::detail::Deadline dl) {
   concur::detail::deliver_challenge(c, key, dl);
   concur::detail::answer_challenge(c, key, dl);
 }
-void client_handshake(Connection& c, const std::string& key, concur::detail::Deadline dl) {
+void client_handshake(multiprocessing::Connection& c, const std::string& key, concur::detail::Deadline dl) {
   concur::detail::answer_challenge(c, key, dl);
   concur::detail::deliver_challenge(c, key, dl);
 }
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 namespace {
 

@@ -8,7 +8,7 @@
 
 #include "concur/detail/fork.hpp"
 
-namespace concur::multiprocessing::detail {
+namespace concur::detail {
 
 namespace {
 
@@ -27,8 +27,8 @@ std::atomic<std::uint64_t> next_client_id{1};
 // first time a thread uses it after a fork.
 struct ThreadConnections {
   unsigned long epoch = concur::detail::fork_epoch();
-  std::unordered_map<std::uint64_t, Connection> by_core;
-  std::unordered_map<std::uint64_t, Connection>& get() {
+  std::unordered_map<std::uint64_t, multiprocessing::Connection> by_core;
+  std::unordered_map<std::uint64_t, multiprocessing::Connection>& get() {
     const unsigned long now = concur::detail::fork_epoch();
     if (now != epoch) {
       by_core.clear();  // the parent's connections: closed here, untouched there
@@ -59,7 +59,7 @@ std::size_t py_index(std::int64_t i, std::size_t n, const char* what) {
 
 // ---- client ----
 
-ClientCore::ClientCore(std::function<Connection()> connect)
+ClientCore::ClientCore(std::function<multiprocessing::Connection()> connect)
     : connect_(std::move(connect)), id_(next_client_id.fetch_add(1)) {}
 
 ClientCore::~ClientCore() {
@@ -70,16 +70,16 @@ void ClientCore::drop_this_thread() noexcept {
   thread_connections().get().erase(id_);
 }
 
-Connection& ClientCore::connection() {
+multiprocessing::Connection& ClientCore::connection() {
   auto& m = thread_connections().get();
   auto it = m.find(id_);
   if (it != m.end() && !it->second.closed()) return it->second;
-  Connection c = connect_();
+  multiprocessing::Connection c = connect_();
   return m.insert_or_assign(id_, std::move(c)).first->second;
 }
 
 Bytes ClientCore::roundtrip(std::span<const std::byte> request) {
-  Connection& c = connection();
+  multiprocessing::Connection& c = connection();
   Bytes reply;
   try {
     c.send_bytes(request);
@@ -191,7 +191,7 @@ void ServerCore::dispatch(std::span<const std::byte> request, Bytes& reply, bool
   }
 }
 
-void ServerCore::serve_connection(Connection conn, const std::string& authkey) noexcept {
+void ServerCore::serve_connection(multiprocessing::Connection conn, const std::string& authkey) noexcept {
   try {
     if (!authkey.empty()) {
       const auto dl = concur::detail::Deadline::after(handshake_timeout);
@@ -215,7 +215,7 @@ void ServerCore::serve_connection(Connection conn, const std::string& authkey) n
   }
 }
 
-}  // namespace concur::multiprocessing::detail
+}  // namespace concur::detail
 
 namespace concur::multiprocessing {
 

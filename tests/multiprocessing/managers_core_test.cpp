@@ -7,7 +7,7 @@
 #include "concur/multiprocessing/managers.hpp"
 
 namespace mp = concur::multiprocessing;
-namespace md = concur::multiprocessing::detail;
+namespace md = concur::detail;
 using namespace std::chrono_literals;
 
 namespace {

@@ -174,19 +174,19 @@ bool registrar(const char* name) noexcept {
 
 // Decodes a result message and completes the future with it (DecodeError/TypeError: the
 // caller fails the future with that instead).
-using Completer = void (*)(concur::futures::detail::StateBase* state,
+using Completer = void (*)(concur::detail::StateBase* state,
                            std::span<const std::byte> result);
 
 template <class Stored>
-void complete(concur::futures::detail::StateBase* s, std::span<const std::byte> result) {
-  auto* st = static_cast<concur::futures::detail::TypedState<Stored>*>(s);
+void complete(concur::detail::StateBase* s, std::span<const std::byte> result) {
+  auto* st = static_cast<concur::detail::TypedState<Stored>*>(s);
   st->set_value(codec::decode<Stored>(result));
 }
 template <>
-inline void complete<void>(concur::futures::detail::StateBase* s,
+inline void complete<void>(concur::detail::StateBase* s,
                            std::span<const std::byte> result) {
   (void)codec::decode<std::monostate>(result);
-  static_cast<concur::futures::detail::TypedState<void>*>(s)->set_value();
+  static_cast<concur::detail::TypedState<void>*>(s)->set_value();
 }
 
 // One task waiting on rank 0: the function's registry entry, its encoded arguments and a
@@ -195,7 +195,7 @@ struct Call {
   const Entry* fn = nullptr;
   bool chunk = false;
   std::vector<std::byte> args;
-  concur::futures::detail::StateBase* state = nullptr;  // one reference, owned
+  concur::detail::StateBase* state = nullptr;  // one reference, owned
   Completer complete = nullptr;
 };
 

@@ -47,15 +47,16 @@
 
 namespace concur::futures {
 
-namespace detail {
+}  // namespace concur::futures
 
-namespace wp = concur::detail::wp;
+namespace concur::detail {
+
 
 // A job completing a Future<R>.
 template <class R>
 class FutureJob final : public wp::Job {
  public:
-  explicit FutureJob(Future<R> f) : fut_(std::move(f)) {}
+  explicit FutureJob(futures::Future<R> f) : fut_(std::move(f)) {}
   bool start() noexcept override {
     try {
       return fut_.set_running_or_notify_cancel();
@@ -95,7 +96,7 @@ class FutureJob final : public wp::Job {
   }
 
  private:
-  Future<R> fut_;
+  futures::Future<R> fut_;
 };
 
 template <class F, class... A>
@@ -106,7 +107,7 @@ template <class F, class... A>
 auto engine_submit(wp::Engine& e, const char* after_shutdown, F&& fn, A&&... args) {
   using Fn = std::decay_t<F>;
   using R = call_result_t<Fn, std::decay_t<A>...>;
-  Future<R> fut;
+  futures::Future<R> fut;
   auto job = std::make_unique<FutureJob<R>>(fut);
   wp::encode_call<R, Fn>(*job, Fn(std::forward<F>(fn)),
                          std::tuple<std::decay_t<A>...>(std::forward<A>(args)...));
@@ -116,9 +117,9 @@ auto engine_submit(wp::Engine& e, const char* after_shutdown, F&& fn, A&&... arg
 
 // Submits fn over one chunk of items; the future completes with the chunk's results.
 template <class R, class Fn, class Item>
-Future<std::vector<wp::Stored<R>>> chunk_job(Fn fn, const std::vector<Item>& items,
+futures::Future<std::vector<wp::Stored<R>>> chunk_job(Fn fn, const std::vector<Item>& items,
                                              std::vector<std::unique_ptr<wp::Job>>& jobs) {
-  Future<std::vector<wp::Stored<R>>> fut;
+  futures::Future<std::vector<wp::Stored<R>>> fut;
   auto job = std::make_unique<FutureJob<std::vector<wp::Stored<R>>>>(fut);
   wp::encode_chunk<R, Fn, Item>(*job, fn, items);
   jobs.push_back(std::move(job));
@@ -187,14 +188,14 @@ class ChunkMapSource {
           failed_ = std::current_exception();
         }
       }
-      Future<Chunk>& front = pending_.front();
+      futures::Future<Chunk>& front = pending_.front();
       if (deadline_) {
         if (!front.state_base()->wait(&*deadline_))
           throw TimeoutError("map() result not available within the timeout");
       } else {
         front.wait();
       }
-      Future<Chunk> f = std::move(front);
+      futures::Future<Chunk> f = std::move(front);
       pending_.pop_front();
       current_ = f.result();
     }
@@ -204,7 +205,7 @@ class ChunkMapSource {
  private:
   void submit_more(std::size_t chunks) {
     std::vector<std::unique_ptr<wp::Job>> jobs;
-    std::vector<Future<Chunk>> futs;
+    std::vector<futures::Future<Chunk>> futs;
     std::vector<Item> items;
     while (chunks-- > 0 && it_ != std::ranges::end(view_)) {
       items.clear();
@@ -224,7 +225,7 @@ class ChunkMapSource {
   std::ranges::iterator_t<View> it_;
   std::size_t chunksize_;
   std::size_t window_;
-  std::deque<Future<Chunk>> pending_;
+  std::deque<futures::Future<Chunk>> pending_;
   Chunk current_;
   std::size_t pos_ = 0;
   std::optional<concur::detail::Clock::time_point> deadline_;
@@ -232,7 +233,9 @@ class ChunkMapSource {
   bool begun_ = false;
 };
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::futures {
 
 class ProcessPoolExecutor {
  public:

@@ -85,8 +85,9 @@ struct ManagerOptions {
   std::string authkey;
 };
 
-namespace detail {
-namespace codec = concur::detail::codec;
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 using Bytes = std::vector<std::byte>;
 
 inline constexpr std::size_t kRequestHeader = 8;
@@ -175,7 +176,7 @@ inline std::chrono::nanoseconds ns(std::int64_t v) {
 // every forked child). `connect` makes a new authenticated connection.
 class ClientCore {
  public:
-  explicit ClientCore(std::function<Connection()> connect);
+  explicit ClientCore(std::function<multiprocessing::Connection()> connect);
   ~ClientCore();
   ClientCore(const ClientCore&) = delete;
   ClientCore& operator=(const ClientCore&) = delete;
@@ -201,8 +202,8 @@ class ClientCore {
   }
 
  private:
-  Connection& connection();
-  std::function<Connection()> connect_;
+  multiprocessing::Connection& connection();
+  std::function<multiprocessing::Connection()> connect_;
   std::uint64_t id_;
 };
 
@@ -231,7 +232,7 @@ class ServerCore {
   // Serves one connection until it closes, sends garbage, or asks for shutdown (then
   // on_shutdown runs, after the reply went out). If `authkey` is not empty the HMAC
   // handshake runs first, bounded by handshake_timeout. Never throws.
-  void serve_connection(Connection conn, const std::string& authkey) noexcept;
+  void serve_connection(multiprocessing::Connection conn, const std::string& authkey) noexcept;
   // Answers one request of at least kRequestHeader bytes: appends the reply.
   void dispatch(std::span<const std::byte> request, Bytes& reply, bool& shutdown);
   std::function<void()> on_shutdown;
@@ -244,8 +245,8 @@ class ServerCore {
 
 // The HMAC handshake of each side (connection.hpp's challenge functions, in Python's order:
 // the server delivers first). AuthenticationError for a wrong key.
-void server_handshake(Connection& c, const std::string& key, concur::detail::Deadline dl);
-void client_handshake(Connection& c, const std::string& key, concur::detail::Deadline dl);
+void server_handshake(multiprocessing::Connection& c, const std::string& key, concur::detail::Deadline dl);
+void client_handshake(multiprocessing::Connection& c, const std::string& key, concur::detail::Deadline dl);
 
 // Python-style index into a sequence of n: negative counts from the end; IndexError(what).
 std::size_t py_index(std::int64_t i, std::size_t n, const char* what);
@@ -260,7 +261,9 @@ std::string key_repr(const K& k) {
     return "key not found";
   }
 }
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 // methods("inc", &Counter::inc, "get", &Counter::get): a user class's methods for
 // BaseManager::register_object; each name is followed by a member function pointer.
@@ -603,12 +606,14 @@ class QueueProxy : public BaseProxy {
   }
 };
 
-namespace detail {
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 // Python's AcquirerProxy: acquire/release and the Lockable names, for a server-side L.
 template <class Derived, class L>
-class AcquirerProxy : public BaseProxy {
+class AcquirerProxy : public multiprocessing::BaseProxy {
  public:
-  using BaseProxy::BaseProxy;
+  using multiprocessing::BaseProxy::BaseProxy;
   bool acquire(bool blocking = true) const { return invoke<bool>(0, blocking); }
   template <class Rep, class Period>
   [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) const {
@@ -629,7 +634,9 @@ class AcquirerProxy : public BaseProxy {
                               [&l](std::int64_t& t) { return l.acquire(ns(t)); });
   }
 };
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 // Proxies of threading's locks held by the server (Lockable: std::lock_guard works).
 // A Lock may be released by any client (as threading.Lock); an RLock only by the thread
@@ -834,49 +841,51 @@ class Proxy : public BaseProxy {
   std::shared_ptr<const std::vector<std::string>> names_;
 };
 
-namespace detail {
+}  // namespace concur::multiprocessing
+
+namespace concur::detail {
 // The proxy kind that serves a registered object of type T (the built-in servable types).
 template <class T>
 struct proxy_for;
 template <class T>
 struct proxy_for<queue::Queue<T>> {
-  using type = QueueProxy<T>;
+  using type = multiprocessing::QueueProxy<T>;
 };
 template <class T>
 struct proxy_for<queue::LifoQueue<T>> {
-  using type = QueueProxy<T>;
+  using type = multiprocessing::QueueProxy<T>;
 };
 template <class T, class C>
 struct proxy_for<queue::PriorityQueue<T, C>> {
-  using type = QueueProxy<T>;
+  using type = multiprocessing::QueueProxy<T>;
 };
 template <>
 struct proxy_for<threading::Lock> {
-  using type = LockProxy;
+  using type = multiprocessing::LockProxy;
 };
 template <>
 struct proxy_for<threading::RLock> {
-  using type = RLockProxy;
+  using type = multiprocessing::RLockProxy;
 };
 template <>
 struct proxy_for<threading::Semaphore> {
-  using type = SemaphoreProxy;
+  using type = multiprocessing::SemaphoreProxy;
 };
 template <>
 struct proxy_for<threading::BoundedSemaphore> {
-  using type = BoundedSemaphoreProxy;
+  using type = multiprocessing::BoundedSemaphoreProxy;
 };
 template <>
 struct proxy_for<threading::Event> {
-  using type = EventProxy;
+  using type = multiprocessing::EventProxy;
 };
 template <>
 struct proxy_for<threading::Condition> {
-  using type = ConditionProxy;
+  using type = multiprocessing::ConditionProxy;
 };
 template <>
 struct proxy_for<threading::Barrier> {
-  using type = BarrierProxy;
+  using type = multiprocessing::BarrierProxy;
 };
 
 // A member function pointer's class, result and parameters.
@@ -924,7 +933,9 @@ void fill_user(ServedObject& o, C& obj, const Tuple& t, std::index_sequence<I...
       }(),
       ...);
 }
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 // Python's BaseManager: serves registered objects from a server process (start()) or from
 // this process (serve_forever()), or is a client of a running server (connect()).

@@ -106,9 +106,10 @@ std::string AsyncResult<R>::repr() const {
   return buf;
 }
 
-namespace detail {
+}  // namespace concur::multiprocessing
 
-namespace wp = concur::detail::wp;
+namespace concur::detail {
+
 
 template <class R, class CB>
 void attach_callbacks(const futures::Future<R>& f, CB cbs) {
@@ -136,7 +137,7 @@ void attach_callbacks(const futures::Future<R>& f, CB cbs) {
 template <class F, class Item>
 class UnorderedSource {
   using Fn = std::decay_t<F>;
-  using R = futures::detail::call_result_t<Fn, Item>;
+  using R = detail::call_result_t<Fn, Item>;
   using Chunk = std::vector<wp::Stored<R>>;
   struct Ready {
     std::mutex mu;
@@ -159,7 +160,7 @@ class UnorderedSource {
       items.clear();
       for (std::size_t i = 0; i < chunksize && it != std::ranges::end(view); ++i, ++it)
         items.push_back(Item(*it));
-      futs.push_back(futures::detail::chunk_job<R, Fn, Item>(fn, items, jobs));
+      futs.push_back(detail::chunk_job<R, Fn, Item>(fn, items, jobs));
     }
     if (!jobs.empty()) e.submit_many(jobs, after);
     left_ = futs.size();
@@ -200,7 +201,9 @@ class UnorderedSource {
   std::size_t pos_ = 0;
 };
 
-}  // namespace detail
+}  // namespace concur::detail
+
+namespace concur::multiprocessing {
 
 class Pool {
  public:
@@ -224,7 +227,7 @@ class Pool {
   template <class CR, class CE, class F, class... A>
   auto apply_async(Callbacks<CR, CE> cbs, F&& fn, A&&... args) {
     auto f = guarded([&] {
-      return futures::detail::engine_submit(engine_, kNotRunning, std::forward<F>(fn),
+      return detail::engine_submit(engine_, kNotRunning, std::forward<F>(fn),
                                             std::forward<A>(args)...);
     });
     detail::attach_callbacks(f, std::move(cbs));
@@ -244,7 +247,7 @@ class Pool {
   template <class CR, class CE, class F, std::ranges::input_range R>
   auto map_async(Callbacks<CR, CE> cbs, F fn, const R& items, std::size_t chunksize = 0) {
     using Item = std::remove_cvref_t<std::ranges::range_value_t<R>>;
-    using Ret = futures::detail::call_result_t<std::decay_t<F>, Item>;
+    using Ret = detail::call_result_t<std::decay_t<F>, Item>;
     using Out = std::vector<concur::detail::wp::Stored<Ret>>;
     std::vector<Item> all(std::ranges::begin(items), std::ranges::end(items));
     const std::size_t cs = chunksize != 0 ? chunksize : default_chunksize(all.size());
@@ -254,7 +257,7 @@ class Pool {
     for (std::size_t i = 0; i < all.size(); i += cs) {
       chunk.assign(all.begin() + static_cast<std::ptrdiff_t>(i),
                    all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), i + cs)));
-      parts.push_back(futures::detail::chunk_job<Ret, std::decay_t<F>, Item>(fn, chunk, jobs));
+      parts.push_back(detail::chunk_job<Ret, std::decay_t<F>, Item>(fn, chunk, jobs));
     }
     guarded([&] {
       if (!jobs.empty()) engine_.submit_many(jobs, kNotRunning);
@@ -268,11 +271,11 @@ class Pool {
   // fn(elements of each tuple) for every tuple of items.
   template <class F, std::ranges::input_range R>
   auto starmap(F fn, const R& items, std::size_t chunksize = 0) {
-    return map(futures::detail::StarFn<std::decay_t<F>>{std::move(fn)}, items, chunksize);
+    return map(detail::StarFn<std::decay_t<F>>{std::move(fn)}, items, chunksize);
   }
   template <class F, std::ranges::input_range R>
   auto starmap_async(F fn, const R& items, std::size_t chunksize = 0) {
-    return map_async(futures::detail::StarFn<std::decay_t<F>>{std::move(fn)}, items, chunksize);
+    return map_async(detail::StarFn<std::decay_t<F>>{std::move(fn)}, items, chunksize);
   }
 
   // Lazy ranges of results: in order (imap) or as they finish (imap_unordered). Every
@@ -281,10 +284,10 @@ class Pool {
   template <class F, std::ranges::input_range R>
   auto imap(F fn, R&& items, std::size_t chunksize = 1) {
     using View = std::views::all_t<R>;
-    using Src = futures::detail::ChunkMapSource<F, View>;
+    using Src = detail::ChunkMapSource<F, View>;
     if (chunksize < 1) throw ValueError("Chunksize must be 1+, not 0");
     return guarded([&] {
-      return futures::detail::ResultRange<Src>(engine_, kNotRunning, std::move(fn),
+      return detail::ResultRange<Src>(engine_, kNotRunning, std::move(fn),
                                                std::views::all(std::forward<R>(items)), chunksize,
                                                std::size_t{0}, std::nullopt);
     });
@@ -294,7 +297,7 @@ class Pool {
     using Item = std::remove_cvref_t<std::ranges::range_value_t<R>>;
     using Src = detail::UnorderedSource<F, Item>;
     return guarded([&] {
-      return futures::detail::ResultRange<Src>(engine_, kNotRunning, std::move(fn), items,
+      return detail::ResultRange<Src>(engine_, kNotRunning, std::move(fn), items,
                                                chunksize);
     });
   }
