@@ -16,7 +16,9 @@
 #include <concur/multiprocessing.hpp>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace fut = concur::futures;
@@ -179,6 +181,34 @@ void BM_CpuBound(benchmark::State& state) {
   state.SetLabel(state.range(0) == 1 ? "1 worker" : "2 workers");
 }
 BENCHMARK(BM_CpuBound)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+// Cost growth (the report's "ProcessPoolExecutor(2) vs task size" series; Python's side is
+// bench/python/b14_growth.py): tasks whose argument is a string of N bytes and whose result is
+// its length, through map() as Python's peer does, so the argument travels through the codec.
+std::size_t arg_size(std::string s) {
+  return s.size();
+}
+
+void BM_growth_ProcessPool_bytes(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::size_t n =
+      std::max<std::size_t>(200, std::min<std::size_t>(5000, (std::size_t{64} << 20) / size)) / 4;
+  fut::ProcessPoolExecutor ex(2);
+  const std::vector<std::string> args(n, std::string(size, 'x'));
+  (void)ex.submit(arg_size, std::string("warm")).result();
+  for (auto _ : state) {
+    std::size_t total = 0;
+    for (std::size_t r : ex.map(arg_size, args)) total += r;
+    if (total != n * size) std::abort();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * size));
+}
+BENCHMARK(BM_growth_ProcessPool_bytes)
+    ->RangeMultiplier(8)
+    ->Range(8, 1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
