@@ -420,7 +420,8 @@ class ListProxy : public BaseProxy {
 };
 
 // Python's ArrayProxy (manager.Array(typecode, sequence)): a fixed-length sequence. at/set
-// take Python indices (IndexError("array index out of range")); assign replaces every item
+// take Python indices (IndexError: "array index out of range" from at, "array assignment
+// index out of range" from set); assign replaces every item
 // (ValueError if the length differs); to_vector is one round trip.
 template <class T>
 class ArrayProxy : public BaseProxy {
@@ -995,7 +996,7 @@ class BaseManager {
   // The server process, if start()ed here (for tests: its pid, kill it...).
   Process* process() const noexcept;
   // Stops the server (start()ed here: asks it to stop, joins it, kills it if it does not
-  // go within a second; serve_forever() elsewhere in this process: returns it), then drops
+  // go within 2 s; serve_forever() elsewhere in this process: returns it), then drops
   // this thread's connection. Idempotent; in a forked child of the starter it only drops
   // connections (the child does not own the server). Never throws.
   void shutdown() noexcept;
