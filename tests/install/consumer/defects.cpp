@@ -3,18 +3,27 @@
 // line per row and "defects ok" when every row held. Rows assert outcomes, never times
 // (the bounds below are generous waits for an outcome, not measurements).
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <concur/concur.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +32,7 @@ namespace th = concur::threading;
 namespace fu = concur::futures;
 namespace mp = concur::multiprocessing;
 namespace sp = concur::subprocess;
+namespace lg = concur::logging;
 using namespace std::chrono_literals;
 
 namespace {
@@ -50,6 +60,59 @@ bool in_child(F fn) {
   while (::waitpid(pid, &status, 0) < 0) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Forks a child that runs fn with its stderr on a pipe; returns what it wrote there and its
+// wait status. fn runs under alarm(60) and ends the child with _exit (its return value).
+template <class F>
+bool child_stderr(F fn, std::string& err, int& status) {
+  int fds[2];
+  if (::pipe(fds) != 0) return false;
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    ::alarm(60);
+    ::close(fds[0]);
+    ::dup2(fds[1], 2);
+    ::close(fds[1]);
+    int code = 1;
+    try {
+      code = fn() ? 0 : 1;
+    } catch (...) {
+      code = 2;
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n > 0) {
+      err.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(fds[0]);
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  return true;
+}
+
+// True once the (single-threaded) process pid sleeps in futex(2), read from /proc: the
+// outcome "it is blocked inside wait()", not a guess by sleeping.
+bool blocked_in_futex(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                           "/syscall";
+  for (int i = 0; i < 30000; ++i) {
+    std::ifstream f(path);
+    long nr = -1;
+    if (f >> nr && nr == SYS_futex) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
 }
 
 // Timer(hours::max(), f) does not fire at once; cancel() stops it.
@@ -398,6 +461,237 @@ bool start_beside_getline() {
   });
 }
 
+
+// Robust list: in a child, a Lock acquired there and released by another thread is then
+// destroyed and new Locks take its place (and are used); the child is SIGKILLed while it
+// holds `outer`. The kernel's walk still reaches `outer`: acquire(2s) here succeeds and
+// owner_died() is reported until consistent() (was: acquire failed, no owner_died()).
+bool robust_list_after_foreign_release() {
+  mp::Lock outer;
+  mp::Event ready;
+  mp::Process p([&] {
+    outer.acquire();
+    std::vector<std::unique_ptr<mp::Lock>> keep;
+    for (int round = 0; round < 3; ++round) {
+      auto inner = std::make_unique<mp::Lock>();
+      inner->acquire();
+      std::thread([&] { inner->release(); }).join();  // a non-owner release (Python allows)
+      if (round % 2 == 0)
+        std::thread([&] { inner.reset(); }).join();  // destroyed by another thread
+      else
+        inner.reset();  // or by the thread that listed it
+      for (int i = 0; i < 6; ++i) {  // new locks in its place, some used
+        keep.push_back(std::make_unique<mp::Lock>());
+        if (i % 2) {
+          keep.back()->acquire();
+          keep.back()->release();
+        }
+      }
+    }
+    ready.set();
+    for (;;) ::pause();
+  });
+  p.start();
+  const bool was_ready = ready.wait(30s);
+  p.kill();
+  p.join();
+  const bool got = outer.acquire(2s);
+  const bool died = got && outer.owner_died();
+  if (got) {
+    outer.consistent();
+    outer.release();
+  }
+  const bool repaired = !outer.owner_died();
+  return was_ready && p.exitcode() == -SIGKILL && got && died && repaired;
+}
+
+// mp::Barrier(3): a party SIGKILLed inside wait() breaks it — a live waiter with a timeout
+// gets BrokenBarrierError (not its timeout, not a release by the dead party's count), so
+// does the next one; after reset() the three live parties pass it (was: wedged forever).
+bool mp_barrier_party_killed() {
+  mp::Barrier b(3);
+  auto party = [&b] {  // exit 0: BrokenBarrierError, 1: passed, 2: anything else
+    int code = 2;
+    try {
+      (void)b.wait(30s);
+      code = 1;
+    } catch (const th::BrokenBarrierError&) {
+      code = 0;
+    } catch (...) {
+    }
+    mp::exit(code);
+  };
+  mp::Process live(party);
+  live.start();
+  while (b.n_waiting() < 1) std::this_thread::sleep_for(1ms);
+  mp::Process dead([&b] { (void)b.wait(); });
+  dead.start();
+  while (b.n_waiting() < 2) std::this_thread::sleep_for(1ms);  // both inside wait()
+  dead.kill();
+  dead.join();
+  live.join();
+  bool broken_here = false;
+  try {
+    (void)b.wait(10s);
+  } catch (const th::BrokenBarrierError&) {
+    broken_here = true;
+  }
+  const bool broken = b.broken();
+  b.reset();
+  const bool reset_ok = !b.broken();
+  mp::Process p1(party), p2(party);
+  p1.start();
+  p2.start();
+  bool passed = false;
+  try {
+    (void)b.wait(30s);
+    passed = true;
+  } catch (const th::BrokenBarrierError&) {
+  }
+  p1.join();
+  p2.join();
+  return dead.exitcode() == -SIGKILL && live.exitcode() == 0 && broken_here && broken &&
+         reset_ok && passed && p1.exitcode() == 1 && p2.exitcode() == 1;
+}
+
+// mp::Condition: the oldest waiter is SIGKILLed inside wait(); the next notify(1) wakes the
+// live waiter behind it (was: the dead waiter's slot swallowed it).
+bool mp_condition_killed_waiter() {
+  mp::Condition cond;
+  mp::Event in_dead, in_live;
+  mp::Process dead([&] {
+    cond.acquire();
+    in_dead.set();
+    cond.wait();
+  });
+  dead.start();
+  if (!in_dead.wait(30s)) return false;
+  // Taking the lock here means the child's wait() released it: its slot is registered.
+  cond.acquire();
+  cond.release();
+  mp::Process live([&] {
+    cond.acquire();
+    in_live.set();
+    const bool woken = cond.wait(30s);
+    cond.release();
+    mp::exit(woken ? 0 : 1);
+  });
+  live.start();
+  if (!in_live.wait(30s)) return false;
+  cond.acquire();  // the live waiter is in wait() too
+  cond.release();
+  const bool asleep = blocked_in_futex(*dead.pid());
+  dead.kill();
+  dead.join();
+  cond.acquire();
+  cond.notify(1);
+  cond.release();
+  live.join();
+  return asleep && dead.exitcode() == -SIGKILL && live.exitcode() == 0;
+}
+
+// The multiprocessing logger does not inherit the root's level: basic_config({.level =
+// DEBUG}) alone prints no lifecycle record of a child (was: five per child); once
+// log_to_stderr(level) is called they appear, in Python's "[INFO/Process-N] ..." form.
+bool mp_logger_quiet_under_root_debug() {
+  std::string err;
+  int status = 0;
+  const bool forked = child_stderr(
+      [] {
+        lg::basic_config({.level = lg::Level::DEBUG});  // fd 2: the pipe
+        mp::Process quiet([] {});
+        quiet.start();
+        quiet.join();
+        lg::get_logger("other").debug("marker");  // the root's DEBUG still applies to others
+        mp::log_to_stderr(lg::Level::INFO);
+        mp::Process loud([] {});
+        loud.start();
+        loud.join();
+        return quiet.exitcode() == 0 && loud.exitcode() == 0;
+      },
+      err, status);
+  if (!forked || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return false;
+  const auto marker = err.find("DEBUG:other:marker");
+  if (marker == std::string::npos) return false;
+  const std::string before = err.substr(0, marker), after = err.substr(marker);
+  return before.find("process") == std::string::npos &&
+         after.find("] child process calling self.run()") != std::string::npos &&
+         after.find("] process exiting with exitcode 0") != std::string::npos;
+}
+
+// Joining a foreign (Dummy) thread raises RuntimeError("cannot join a dummy thread"), with
+// or without a timeout (was: blocked until the foreign thread ended).
+bool join_dummy_thread() {
+  std::atomic<th::Thread*> dummy{nullptr};
+  th::Event release;
+  std::thread foreign([&] {
+    dummy.store(&th::current_thread());
+    (void)release.wait(30s);
+  });
+  while (dummy.load() == nullptr) std::this_thread::sleep_for(1ms);
+  int raised = 0;
+  try {
+    dummy.load()->join();
+  } catch (const concur::RuntimeError& e) {
+    if (std::string(e.what()) == "cannot join a dummy thread") ++raised;
+  }
+  try {
+    (void)dummy.load()->join(10ms);
+  } catch (const concur::RuntimeError&) {
+    ++raised;
+  }
+  release.set();
+  foreign.join();
+  return raised == 2;
+}
+
+// `{ std::lock_guard g(l); l.release(); }`: the guard's noexcept unlock() of the unlocked
+// Lock aborts (SIGABRT) with the library's message on stderr (was: std::terminate from an
+// exception thrown in a destructor).
+bool lock_guard_release_aborts() {
+  std::string err;
+  int status = 0;
+  const bool forked = child_stderr(
+      [] {
+        const rlimit no_core{0, 0};
+        ::setrlimit(RLIMIT_CORE, &no_core);
+        {
+          th::Lock l;
+          std::lock_guard g(l);
+          l.release();
+        }
+        return false;  // not reached
+      },
+      err, status);
+  return forked && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+         err.find("concur: threading::Lock::unlock(): release unlocked lock") != std::string::npos;
+}
+
+// Nested waits on ThreadPoolExecutor(1): a task waiting on a future of a task it submitted
+// to the same pool completes (a compensating worker runs the inner one, 3 levels deep),
+// each level on a thread of its own, and a threading::Local set by the blocked task is
+// neither seen nor overwritten by the tasks that run meanwhile.
+bool nested_waits_compensate() {
+  fu::ThreadPoolExecutor ex(1);
+  th::Local<int> local;
+  std::mutex m;
+  std::set<std::uint64_t> ids;
+  std::atomic<int> seen_foreign{0};
+  std::function<int(int)> level = [&](int k) -> int {
+    {
+      std::lock_guard g(m);
+      ids.insert(th::get_ident());
+    }
+    if (local.get() != 0) ++seen_foreign;  // a fresh thread's value
+    local.get() = 100 + k;
+    const int below = k == 3 ? 0 : ex.submit(level, k + 1).result(30s) + 1;
+    if (local.get() != 100 + k) ++seen_foreign;  // overwritten while blocked
+    return below;
+  };
+  const int depth = ex.submit(level, 0).result(30s);
+  return depth == 3 && ids.size() == 4 && seen_foreign == 0;
+}
+
 }  // namespace
 
 int main() {
@@ -430,6 +724,13 @@ int main() {
       {"mp::Lock across a normal exit", mp_lock_survives_normal_exit},
       {"exit paths: std::exit from a thread", exit_from_thread},
       {"start() vs getline(cin)", start_beside_getline},
+      {"robust list: foreign release, destroy, reuse, then SIGKILL", robust_list_after_foreign_release},
+      {"mp::Barrier party SIGKILLed in wait()", mp_barrier_party_killed},
+      {"mp::Condition waiter SIGKILLed in wait()", mp_condition_killed_waiter},
+      {"multiprocessing logger vs root DEBUG", mp_logger_quiet_under_root_debug},
+      {"join a Dummy thread", join_dummy_thread},
+      {"release() inside lock_guard", lock_guard_release_aborts},
+      {"nested waits on a one-worker pool", nested_waits_compensate},
   };
   int failed = 0;
   for (const Row& r : rows) {
