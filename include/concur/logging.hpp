@@ -22,10 +22,12 @@
 //
 // Level: a logger whose level is NOTSET uses the root's level (concur does not walk dotted
 // parents; set levels on the loggers you care about). A logger with set_propagate(false)
-// (Python's propagate = 0) does not reach the root's configuration: with NOTSET it emits
-// only WARNING and above (Python's last-resort handler), whatever the root's level; it
-// emits below that only once a level is set on it (multiprocessing's logger is such a
-// logger: basic_config({.level = DEBUG}) alone does not turn its lifecycle records on). Decision:
+// (Python's propagate = 0) does not reach the root's handler: with NOTSET and no stream of
+// its own it emits only WARNING and above (Python's last-resort handler), whatever the
+// root's level; once a stream is set on it (its own handler) it follows the root's level,
+// as Python's effective level does (multiprocessing's logger is such a logger:
+// basic_config({.level = DEBUG}) alone does not turn its lifecycle records on; a
+// log_to_stderr() after it does, as in Python 3). Decision:
 // basic_config() always applies (Python's basicConfig(force=True)); the root's defaults (WARNING,
 // "{level}:{name}:{message}", fd 2) equal what Python's first logging.warning() sets up.
 //

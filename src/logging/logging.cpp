@@ -121,9 +121,13 @@ Level Logger::effective_level() const noexcept {
   const int own = level_.load(std::memory_order_relaxed);
   if (own != 0 || root_) return static_cast<Level>(own);
   const Level root = get_logger().level();
-  if (!propagate_.load(std::memory_order_relaxed) &&
+  // Python: the effective level of a NOTSET logger is its parent's, whatever `propagate`
+  // says. A non-propagating logger with no handler of its own (no stream set) reaches only
+  // Python's lastResort handler, whose level is WARNING; once it has a stream (e.g.
+  // multiprocessing's after log_to_stderr()) it emits at the root's level.
+  if (!propagate_.load(std::memory_order_relaxed) && stream_.load(std::memory_order_relaxed) < 0 &&
       static_cast<int>(root) < static_cast<int>(Level::WARNING))
-    return Level::WARNING;  // no handler of its own: Python's lastResort (WARNING)
+    return Level::WARNING;
   return root;
 }
 

@@ -109,6 +109,27 @@ TEST(ProcessLogging, RootLevelDoesNotTurnLifecycleRecordsOn) {
   EXPECT_EQ(got[2].rfind("multiprocessing:started process q", 0), 0u) << got[2];
 }
 
+// Python 3: basicConfig(level=DEBUG); log_to_stderr() prints the lifecycle records: the
+// multiprocessing logger's effective level is the root's (propagate does not change that),
+// and log_to_stderr() gives it a handler of its own. Before: nothing was printed.
+TEST(ProcessLogging, LogToStderrWithoutLevelFollowsTheRootLevel) {
+  Pipe pipe;
+  mp::get_logger().set_level(logging::Level::NOTSET);
+  logging::basic_config({.level = logging::Level::DEBUG, .stream = pipe.w});
+  logging::Logger& lg = mp::log_to_stderr();
+  lg.set_stream(pipe.w);
+  EXPECT_TRUE(lg.is_enabled_for(logging::Level::DEBUG));
+  mp::Process p({.name = "r"}, [] {});
+  p.start();
+  p.join();
+  lg.set_stream(-1);
+  lg.set_format("");
+  logging::basic_config({});
+  const std::string got = pipe.read_all();
+  EXPECT_NE(got.find("[INFO/r] child process calling self.run()"), std::string::npos) << got;
+  EXPECT_NE(got.find("[INFO/r] process exiting with exitcode 0"), std::string::npos) << got;
+}
+
 // At exit: Python's util._exit_function records, daemons terminated before the joins.
 TEST(ProcessLogging, AtExitRecords) {
   Pipe pipe;

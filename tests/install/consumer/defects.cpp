@@ -590,9 +590,10 @@ bool mp_condition_killed_waiter() {
   return asleep && dead.exitcode() == -SIGKILL && live.exitcode() == 0;
 }
 
-// The multiprocessing logger does not inherit the root's level: basic_config({.level =
-// DEBUG}) alone prints no lifecycle record of a child (was: five per child); once
-// log_to_stderr(level) is called they appear, in Python's "[INFO/Process-N] ..." form.
+// The multiprocessing logger has no handler of its own until log_to_stderr(): basic_config(
+// {.level = DEBUG}) alone prints no lifecycle record of a child (was: five per child); after
+// a bare log_to_stderr() they appear at the root's level, in Python's "[INFO/Process-N] ..."
+// form (Python 3: basicConfig(level=DEBUG); log_to_stderr() prints them).
 bool mp_logger_quiet_under_root_debug() {
   std::string err;
   int status = 0;
@@ -603,7 +604,7 @@ bool mp_logger_quiet_under_root_debug() {
         quiet.start();
         quiet.join();
         lg::get_logger("other").debug("marker");  // the root's DEBUG still applies to others
-        mp::log_to_stderr(lg::Level::INFO);
+        mp::log_to_stderr();
         mp::Process loud([] {});
         loud.start();
         loud.join();
