@@ -384,6 +384,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
     UniqueFd pidfd;
     bool active = false;     // a spawn was requested and its exit not yet seen
     bool io_dead = false;    // the socket failed or hung up
+    bool doomed = false;     // to be killed (a hostile frame), also if its pid comes later
     bool wr_closed = false;  // SHUT_WR sent (no more tasks)
     std::deque<std::unique_ptr<Job>> inflight;
     std::uint64_t dispatched = 0;
@@ -565,6 +566,7 @@ void EngineCore::spawn(Worker& w) {
   w.sock = std::move(mine);
   w.active = true;
   w.io_dead = false;
+  w.doomed = false;
   w.wr_closed = false;
   w.pid = -1;
   w.dispatched = 0;
@@ -647,6 +649,12 @@ void EngineCore::on_zygote() noexcept {
         track_fd(fd);
         w.pidfd = UniqueFd(fd);
       }
+      if (w.doomed) {
+        if (w.pidfd)
+          (void)pidfd_kill(w.pidfd.get(), SIGKILL);
+        else
+          (void)::kill(w.pid, SIGKILL);  // no pidfd (pidfd_open failed in the fork server)
+      }
       update_pids();
       pool_log("{} worker {} started (pid {})", opts_.kind, w.slot, w.pid);
     } else if (m.op == Op::exited) {
@@ -666,7 +674,10 @@ void EngineCore::parse_results(Worker& w) noexcept {
     if (len < 1 || len > codec::kDefaultMaxMessage + 16 || status > kStatusInitFailed) {
       // Not a frame a worker writes (something else wrote into its socket): stop reading
       // it and kill the worker; its exit fails its tasks (never a hang on a bogus length).
+      // Its results can arrive before the fork server's "spawned" message (with the pid and
+      // pidfd) is read: then the kill happens when that message comes (doomed).
       w.io_dead = true;
+      w.doomed = true;
       if (w.pidfd) (void)pidfd_kill(w.pidfd.get(), SIGKILL);
       break;
     }
