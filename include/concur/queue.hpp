@@ -42,7 +42,7 @@
 #include <utility>
 #include <vector>
 
-#include "concur/detail/cond_word.hpp"
+#include "concur/detail/condition.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/errors.hpp"
 
@@ -287,9 +287,9 @@ class Core {
     }
     count_.store(store_.size(), std::memory_order_relaxed);
     if constexpr (kTrackTasks) ++unfinished_;
-    const int n = not_empty_.prepare_notify(1);
+    Wakeups n = not_empty_.prepare_notify(1);
     lock_.unlock();
-    not_empty_.wake(n);
+    n.issue();
     return Status::Ok;
   }
 
@@ -338,10 +338,10 @@ class Core {
       lock_.unlock();
       throw ValueError("task_done() called too many times");
     }
-    int n = 0;
+    Wakeups n;
     if (--unfinished_ == 0) n = all_done_.prepare_notify_all();
     lock_.unlock();
-    all_done_.wake(n);
+    n.issue();
   }
 
   bool join(const Clock::time_point* deadline) {
@@ -360,7 +360,7 @@ class Core {
     Store drained;
     lock_.lock();
     shutdown_.store(true, std::memory_order_relaxed);
-    int n_done = 0;
+    Wakeups n_done;
     if (immediate) {
       const std::size_t k = store_.size();
       std::swap(drained, store_);
@@ -368,12 +368,12 @@ class Core {
       unfinished_ = unfinished_ > k ? unfinished_ - k : 0;
       n_done = all_done_.prepare_notify_all();
     }
-    const int n_get = not_empty_.prepare_notify_all();
-    const int n_put = not_full_.prepare_notify_all();
+    Wakeups n_get = not_empty_.prepare_notify_all();
+    Wakeups n_put = not_full_.prepare_notify_all();
     lock_.unlock();
-    not_empty_.wake(n_get);
-    not_full_.wake(n_put);
-    all_done_.wake(n_done);
+    n_get.issue();
+    n_put.issue();
+    n_done.issue();
     // `drained` is destroyed here, outside the lock.
   }
 
@@ -397,13 +397,13 @@ class Core {
   };
   void end_take(bool taken) noexcept {
     store_.end_pop(taken);
-    int n = 0;
+    Wakeups n;
     if (taken) {
       count_.store(store_.size(), std::memory_order_relaxed);
       if (maxsize_ != 0) n = not_full_.prepare_notify(1);
     }
     lock_.unlock();
-    not_full_.wake(n);
+    n.issue();
   }
 
   template <class Pred>
@@ -426,13 +426,13 @@ class Core {
   // task_done only) each get a line of their own.
   alignas(64) mutable BasicLock<Scope::Private> lock_;
   std::atomic<bool> shutdown_{false};  // written under lock_
-  CondWord<Scope::Private> not_empty_;
-  CondWord<Scope::Private> not_full_;
+  BasicCondition<Scope::Private> not_empty_;
+  BasicCondition<Scope::Private> not_full_;
   std::atomic<std::size_t> count_{0};       // mirror of store_.size() for lock-free reads
   Store store_;                             // guarded by lock_
   alignas(64) const std::size_t maxsize_;   // read by both sides, never written
   alignas(64) std::size_t unfinished_ = 0;  // guarded by lock_; written by every put
-  CondWord<Scope::Private> all_done_;
+  BasicCondition<Scope::Private> all_done_;
 };
 
 // Queue, LifoQueue and PriorityQueue: Python's queue.Queue interface over a storage order.

@@ -340,9 +340,9 @@ void MultiWaiter::notify(StateBase& s) noexcept {
   ++count_;
   if (s.failed()) saw_exception_ = true;
   if (collect_ && finished_.size() < finished_.capacity()) finished_.push_back(&s);
-  const int n = cond_.prepare_notify_all();
+  Wakeups n = cond_.prepare_notify_all();
   lock_.unlock();
-  cond_.wake(n);
+  n.issue();
 }
 
 StateBase* MultiWaiter::finished_at(std::size_t i) {

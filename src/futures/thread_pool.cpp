@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "concur/detail/cond_word.hpp"
+#include "concur/detail/condition.hpp"
 #include "concur/detail/fork.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/detail/runtime.hpp"
@@ -203,10 +203,10 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
   // Wakes every sleeping worker so they re-check their conditions.
   void poke() noexcept {
     sleep_lock_.lock();
-    const int n = idle_cond_.prepare_notify_all();
+    concur::detail::Wakeups n = idle_cond_.prepare_notify_all();
     sleepers_.store(idle_cond_.waiters(), std::memory_order_relaxed);
     sleep_lock_.unlock();
-    idle_cond_.wake(n);
+    n.issue();
   }
 
   // ---- compensation (WorkerSlot's hooks) ----
@@ -275,7 +275,7 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
     tokens_.store(0, std::memory_order_relaxed);
     live_.store(0, std::memory_order_relaxed);
     blocked_.store(0, std::memory_order_relaxed);
-    (void)idle_cond_.prepare_notify_all();  // count out the parent's sleepers, no syscall
+    idle_cond_.reset_after_fork();  // the parent's sleepers do not exist here
     sleepers_.store(0, std::memory_order_relaxed);
     // The one lock the child re-creates: a parent thread may hold it across a join (see
     // above); nobody can hold it here. A futex word: all-zero is unlocked.
@@ -374,7 +374,7 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
   // ---- sleeping: an event count. A sleeper publishes itself in sleepers_ (seq_cst) and
   // then re-checks the queue; a producer links (seq_cst) and then reads sleepers_: one of
   // them sees the other, so no wake-up is lost, and a producer makes a syscall only when
-  // somebody sleeps. CondWord (under sleep_lock_) counts woken sleepers out at once.
+  // somebody sleeps. BasicCondition (under sleep_lock_) pops woken sleepers at once.
   template <class Cond>
   bool sleep_unless(Cond wake_now, const Clock::time_point* deadline) {
     sleep_lock_.lock();
@@ -391,10 +391,10 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
   }
   void wake_one() noexcept {
     sleep_lock_.lock();
-    const int n = idle_cond_.prepare_notify(1);
+    concur::detail::Wakeups n = idle_cond_.prepare_notify(1);
     sleepers_.store(idle_cond_.waiters(), std::memory_order_relaxed);
     sleep_lock_.unlock();
-    idle_cond_.wake(n);
+    n.issue();
   }
 
   static void run_task(StateBase* t) noexcept {
@@ -567,7 +567,7 @@ class PoolCore final : public std::enable_shared_from_this<PoolCore> {
   StateBase stub_;            // the MPSC list's permanent node (never run)
   alignas(64) std::atomic<std::uint32_t> sleepers_{0};  // mirror of idle_cond_.waiters()
   concur::detail::BasicLock<concur::detail::Scope::Private> sleep_lock_;
-  concur::detail::CondWord<concur::detail::Scope::Private> idle_cond_;
+  concur::detail::BasicCondition<concur::detail::Scope::Private> idle_cond_;
   std::atomic<bool> spinner_{false};
   std::atomic<int> spin_budget_{kWorkerSpin};
   // Idle workers, and Python's idle semaphore (tokens_ <= idle_: each token is an idle

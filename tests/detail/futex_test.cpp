@@ -10,13 +10,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <thread>
 #include <vector>
 
 #include "../helpers/blocked.hpp"
-#include "concur/detail/cond_word.hpp"
+#include "concur/detail/condition.hpp"
 #include "concur/detail/runtime.hpp"
 
 #include "concur/detail/fork.hpp"
@@ -187,13 +189,24 @@ TEST(FutexWaitDeathTest, MisalignedWordAborts) {
                "futex_wait: Invalid argument");
 }
 
-// Issue 9: CondWord counts out the oldest waiters, but FUTEX_WAKE picks by priority. A
-// SCHED_FIFO waiter that registers between a notification and its wake syscall must not
-// take the wake-up of the older waiter (which would then sleep for good).
-TEST(CondWord, WakeNeverGoesToAWaiterNewerThanTheNotification) {
-  using concur::detail::CondWord;
+// The two-phase notify of BasicCondition<Private> (prepare_notify under the lock,
+// Wakeups::issue() after it): the thread queue, the futures' waiters and the thread pool
+// sleep on it.
+using concur::detail::BasicCondition;
+using concur::detail::Wakeups;
+
+bool set_fifo(int prio) {
+  sched_param sp{};
+  sp.sched_priority = prio;
+  return pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+}
+
+// Issue 9: FUTEX_WAKE picks by priority. A SCHED_FIFO waiter that registers between a
+// notification and its wake syscall must not take the wake-up of the older waiter (which
+// would then sleep for good).
+TEST(TwoPhaseNotify, WakeNeverGoesToAWaiterNewerThanTheNotification) {
   BasicLock<Scope::Private> lock;
-  CondWord<Scope::Private> cw;
+  BasicCondition<Scope::Private> cv;
   bool flag = false;  // guarded by lock
   std::atomic<int> old_tid{0}, new_tid{0};
   std::atomic<bool> old_done{false};
@@ -202,7 +215,7 @@ TEST(CondWord, WakeNeverGoesToAWaiterNewerThanTheNotification) {
     lock.lock();
     const auto d = deadline_after(5s);
     bool in_time = true;
-    while (!flag && in_time) in_time = cw.wait(lock, &d);
+    while (!flag && in_time) in_time = cv.wait(lock, &d);
     old_done = flag && in_time;  // woken by the notification, not by its deadline
     lock.unlock();
   });
@@ -210,31 +223,177 @@ TEST(CondWord, WakeNeverGoesToAWaiterNewerThanTheNotification) {
   ASSERT_TRUE(concur_test::wait_blocked_in(::getpid(), old_tid.load()));
   lock.lock();
   flag = true;
-  const int n = cw.prepare_notify(1);  // counts out `older`
+  Wakeups wk = cv.prepare_notify(1);  // pops `older`
   lock.unlock();
-  std::atomic<bool> newer_stop{false};
+  EXPECT_EQ(wk.pending(), 1);
   std::thread newer([&] {
-    sched_param sp{};
-    sp.sched_priority = 1;
-    const bool rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    const bool rt = set_fifo(1);
     new_tid = rt ? concur_test::gettid_now() : -1;
     if (!rt) return;
     lock.lock();
     const auto d = deadline_after(2s);
-    (void)cw.wait(lock, &d);  // one wait: it was not notified
+    (void)cv.wait(lock, &d);  // one wait: it was not notified
     lock.unlock();
-    newer_stop = true;
   });
   while (new_tid.load() == 0) std::this_thread::yield();
   if (new_tid.load() < 0) {
-    cw.wake(n);
+    wk.issue();
     older.join();
     newer.join();
     GTEST_SKIP() << "SCHED_FIFO not permitted here";
   }
   ASSERT_TRUE(concur_test::wait_blocked_in(::getpid(), new_tid.load()));
-  cw.wake(n);  // the wake prepare_notify asked for, after `newer` went to sleep
+  wk.issue();  // the wake prepare_notify asked for, after `newer` went to sleep
   older.join();
   newer.join();
-  EXPECT_TRUE(old_done.load()) << "the counted-out waiter never woke";
+  EXPECT_TRUE(old_done.load()) << "the notified waiter never woke";
+}
+
+// notify(1) wakes exactly the oldest waiter, whatever the priorities, over many rounds.
+// The condition word this replaced (one sequence word, a 32-generation FUTEX_WAIT_BITSET
+// mask) handed the wake-up to the newest SCHED_FIFO waiter, and a waiter that slept through
+// a multiple of 32 notifications was excluded from every wake-up: it slept for good (seen
+// as 3 hangs in 40 runs of the thread queue's shutdown race test).
+TEST(TwoPhaseNotify, NotifyOneWakesTheOldestWaiterAcrossPrioritiesAndGenerations) {
+  constexpr int kWaiters = 40;  // more than 32 notifications
+  BasicLock<Scope::Private> lock;
+  BasicCondition<Scope::Private> cv;
+  int released = 0;  // guarded by lock: how many of the oldest waiters may leave
+  std::vector<int> order;  // guarded by lock: who left, in order
+  std::atomic<int> rt_refused{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kWaiters; ++i) {
+    std::atomic<int> tid{0};
+    ts.emplace_back([&, i] {
+      if (i % 2 == 1 && !set_fifo(1 + i % 5)) rt_refused.fetch_add(1);
+      tid = concur_test::gettid_now();
+      lock.lock();
+      const auto d = deadline_after(20s);
+      bool notified = false;
+      while (released <= i && (notified = cv.wait(lock, &d))) {
+      }
+      order.push_back(notified ? i : -1 - i);
+      lock.unlock();
+    });
+    while (tid.load() == 0) std::this_thread::yield();
+    ASSERT_TRUE(concur_test::wait_blocked_in(::getpid(), tid.load()));
+  }
+  for (int round = 0; round < kWaiters; ++round) {
+    lock.lock();
+    ++released;
+    Wakeups wk = cv.prepare_notify(1);
+    lock.unlock();
+    wk.issue();
+    // The waiter released this round must be the one that leaves.
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+      lock.lock();
+      const std::size_t n = order.size();
+      lock.unlock();
+      if (n == static_cast<std::size_t>(round + 1)) break;
+      ASSERT_LT(std::chrono::steady_clock::now(), end) << "round " << round << ": nobody woke";
+      std::this_thread::sleep_for(200us);
+    }
+  }
+  for (auto& t : ts) t.join();
+  std::vector<int> expected(kWaiters);
+  for (int i = 0; i < kWaiters; ++i) expected[static_cast<std::size_t>(i)] = i;
+  EXPECT_EQ(order, expected);
+  if (rt_refused.load() > 0) std::printf("note: SCHED_FIFO refused; priorities not mixed\n");
+}
+
+// Tokens handed one at a time to 4 consumers that sleep whenever none is left: a lost
+// wake-up leaves a consumer asleep with tokens waiting (detected, not hung, by a deadline).
+TEST(TwoPhaseNotify, NoWakeUpIsLostUnderChurn) {
+  constexpr int kConsumers = 4, kEach = 20000;
+  BasicLock<Scope::Private> lock;
+  BasicCondition<Scope::Private> cv;
+  int tokens = 0;  // guarded by lock
+  bool abandon = false;  // guarded by lock
+  std::atomic<int> finished{0};
+  std::vector<std::thread> ts;
+  for (int c = 0; c < kConsumers; ++c)
+    ts.emplace_back([&, c] {
+      for (int got = 0; got < kEach;) {
+        lock.lock();
+        while (tokens == 0 && !abandon) {
+          // Short deadlines now and then: timed-out waiters must leave the queue cleanly.
+          const auto d = deadline_after(std::chrono::microseconds(50 + 37 * c));
+          (void)cv.wait(lock, (got % 7 == 0) ? &d : nullptr);
+        }
+        if (abandon) {
+          lock.unlock();
+          return;
+        }
+        --tokens;
+        ++got;
+        lock.unlock();
+      }
+      finished.fetch_add(1);
+    });
+  // New tokens only once the last ones are taken, so the consumers sleep again and again.
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  for (int made = 0, round = 0; made < kConsumers * kEach && std::chrono::steady_clock::now() < end;) {
+    lock.lock();
+    if (tokens != 0) {
+      lock.unlock();
+      std::this_thread::yield();
+      continue;
+    }
+    const int k = std::min(1 + round % 3, kConsumers * kEach - made);
+    tokens += k;
+    made += k;
+    ++round;
+    Wakeups wk = (round % 100 == 0) ? cv.prepare_notify_all() : cv.prepare_notify(k);
+    lock.unlock();
+    wk.issue();
+  }
+  while (finished.load() < kConsumers && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(1ms);
+  const int done = finished.load();
+  lock.lock();
+  const int left = tokens;
+  abandon = true;
+  Wakeups all = cv.prepare_notify_all();
+  lock.unlock();
+  all.issue();
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(done, kConsumers) << left << " tokens left with a consumer asleep";
+  EXPECT_EQ(left, 0);
+}
+
+// A fork child forgets the parent's waiters (their threads do not exist there).
+TEST(TwoPhaseNotify, ResetAfterForkForgetsTheParentsWaiters) {
+  BasicLock<Scope::Private> lock;
+  BasicCondition<Scope::Private> cv;
+  std::atomic<int> tid{0};
+  bool go = false;  // guarded by lock
+  std::thread w([&] {
+    tid = concur_test::gettid_now();
+    lock.lock();
+    while (!go) (void)cv.wait(lock);
+    lock.unlock();
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  ASSERT_TRUE(concur_test::wait_blocked_in(::getpid(), tid.load()));
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // The lock is free (the waiter released it before sleeping).
+    lock.lock();
+    const bool had = cv.waiters() == 1;
+    cv.reset_after_fork();
+    const bool empty = cv.waiters() == 0 && cv.prepare_notify_all().pending() == 0;
+    lock.unlock();
+    ::_exit(had && empty ? 0 : 1);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  lock.lock();
+  EXPECT_EQ(cv.waiters(), 1u);
+  go = true;
+  Wakeups wk = cv.prepare_notify_all();
+  lock.unlock();
+  wk.issue();
+  w.join();
 }

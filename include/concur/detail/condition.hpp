@@ -98,6 +98,7 @@ class WaiterStore<Scope::Private> {
     local.next = nullptr;
     if (tail_) tail_->next = &local; else head_ = &local;
     tail_ = &local;
+    ++size_;
     return &local;
   }
   static std::atomic<std::uint32_t>& word(Handle h) noexcept { return h->word; }
@@ -107,6 +108,7 @@ class WaiterStore<Scope::Private> {
     if (!n) return kNone;
     head_ = n->next;
     if (!head_) tail_ = nullptr;
+    --size_;
     return n;
   }
   // Removes `h` if still queued (a timed-out waiter); O(waiters), only on timeouts.
@@ -116,18 +118,26 @@ class WaiterStore<Scope::Private> {
       if (n != h) continue;
       (prev ? prev->next : head_) = n->next;
       if (tail_ == n) tail_ = prev;
+      --size_;
       return;
     }
   }
   // The waiter is done with its node (after re-taking the lock).
   void release(Handle) noexcept {}
   bool empty() const noexcept { return head_ == nullptr; }
+  std::uint32_t size() const noexcept { return size_; }
+  // In a child after fork: the queued nodes belong to threads that do not exist there.
+  void clear() noexcept {
+    head_ = tail_ = nullptr;
+    size_ = 0;
+  }
   // Threads of one process cannot die alone.
   static constexpr bool gone(Handle) noexcept { return false; }
 
  private:
   Node* head_ = nullptr;
   Node* tail_ = nullptr;
+  std::uint32_t size_ = 0;
 };
 
 // Any process mapping the object: a fixed array of slots linked by index. Indices are
@@ -200,6 +210,36 @@ class WaiterStore<Scope::Shared> {
 };
 
 // ---- the condition -------------------------------------------------------------------
+
+// Wake-ups decided under the lock and issued after it is released (Scope::Private only):
+// BasicCondition::prepare_notify pops the chosen waiters and marks them notified while the
+// caller holds the lock; the FUTEX_WAKE syscalls (one per waiter that really sleeps) are
+// made by issue() after the unlock, so a woken thread does not at once block on the lock
+// its waker still holds. The first kInline wake-ups are carried here; a notify_all of more
+// sleepers than that makes the rest of its syscalls under the lock.
+// A woken waiter may return before issue() runs (its deadline passed, or it had not yet
+// slept): issue() then makes FUTEX_WAKE on the address of a node that is gone. For a
+// private futex the kernel does not touch that memory; at worst some later futex waiter at
+// the same address gets a spurious wake-up, which every futex wait loop here tolerates.
+class Wakeups {
+ public:
+  static constexpr int kInline = 8;
+  constexpr Wakeups() noexcept = default;
+  // Makes the prepared syscalls; safe without the lock. Idempotent (a second call is a no-op).
+  void issue() noexcept {
+    for (int i = 0; i < n_; ++i) futex_wake(words_[i], 1, Scope::Private);
+    n_ = 0;
+  }
+  // How many FUTEX_WAKEs issue() will make.
+  int pending() const noexcept { return n_; }
+
+ private:
+  template <Scope>
+  friend class BasicCondition;
+  std::atomic<std::uint32_t>* words_[kInline] = {};
+  int n_ = 0;
+};
+
 template <Scope S>
 class BasicCondition {
   using Store = WaiterStore<S>;
@@ -253,6 +293,48 @@ class BasicCondition {
   }
   // Wakes every waiter. The caller holds the lock.
   void notify_all() noexcept { notify(INT_MAX); }
+
+  // Scope::Private, two-phase notify (see Wakeups): with the lock held, pops the n oldest
+  // waiters (fewer if fewer wait) and marks them notified; the returned Wakeups' issue(),
+  // called after the unlock, wakes those of them that sleep in the kernel. The choice is
+  // exact: exactly the popped waiters are woken, whatever their scheduling priorities (a
+  // plain FUTEX_WAKE on a shared word picks by priority and can hand an older waiter's
+  // wake-up to a newer one). No waiter: no syscall.
+  Wakeups prepare_notify(int n = 1) noexcept
+    requires(S == Scope::Private)
+  {
+    Wakeups wk;
+    while (n > 0) {
+      const auto h = store_.pop();
+      if (h == Store::kNone) break;
+      --n;
+      std::atomic<std::uint32_t>& w = store_.word(h);
+      if (w.exchange(cond::kNotified, std::memory_order_release) != cond::kSleeping) continue;
+      if (wk.n_ < Wakeups::kInline)
+        wk.words_[wk.n_++] = &w;
+      else
+        futex_wake(&w, 1, S);  // still under the lock: the node cannot be gone yet
+    }
+    return wk;
+  }
+  Wakeups prepare_notify_all() noexcept
+    requires(S == Scope::Private)
+  {
+    return prepare_notify(INT_MAX);
+  }
+  // Scope::Private: waiters queued and not yet notified (read under the lock).
+  std::uint32_t waiters() const noexcept
+    requires(S == Scope::Private)
+  {
+    return store_.size();
+  }
+  // Scope::Private, in a child after fork (nobody else runs there): forgets the parent's
+  // waiters, whose threads do not exist in the child.
+  void reset_after_fork() noexcept
+    requires(S == Scope::Private)
+  {
+    store_.clear();
+  }
 
   // True when no thread waits (a snapshot; meaningful under the lock).
   bool empty() const noexcept { return store_.empty() && overflow_waiters_ == 0; }

@@ -58,7 +58,7 @@
 #include <variant>
 #include <vector>
 
-#include "concur/detail/cond_word.hpp"
+#include "concur/detail/condition.hpp"
 #include "concur/detail/futex.hpp"
 #include "concur/errors.hpp"
 
@@ -403,7 +403,7 @@ class MultiWaiter final : public Waiter {
  private:
   const bool collect_;
   BasicLock<Scope::Private> lock_;
-  CondWord<Scope::Private> cond_;
+  BasicCondition<Scope::Private> cond_;
 };
 
 // The one single-pass result range of the futures module (as_completed(), Executor::map,
