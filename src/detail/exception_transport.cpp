@@ -13,7 +13,6 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -21,6 +20,7 @@
 #include <variant>
 
 #include "concur/detail/codec.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/errors.hpp"
 
 namespace concur::detail {
@@ -181,6 +181,7 @@ void rethrow_buffer_too_short(const ExceptionInfo& info) {
 class Registry {
  public:
   Registry() {
+    MutexLock g(mu_);
     // <stdexcept>: constructed from what().
     add_what<std::logic_error, std::invalid_argument, std::domain_error, std::length_error,
              std::out_of_range, std::runtime_error, std::range_error, std::overflow_error,
@@ -205,38 +206,38 @@ class Registry {
   }
 
   Rethrower find(const std::string& type) {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     const auto it = table_.find(type);
     return it == table_.end() ? nullptr : it->second;
   }
   std::vector<std::string> names() {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     std::vector<std::string> out;
     for (const auto& [name, f] : table_) out.push_back(name);
     std::sort(out.begin(), out.end());
     return out;
   }
   void set(std::string type, Rethrower f) {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     table_[std::move(type)] = f;
   }
 
  private:
   template <class E>
-  void add(Rethrower f) {
+  void add(Rethrower f) CONCUR_REQUIRES(mu_) {
     table_.emplace(type_name(typeid(E)), f);
   }
   template <class... E>
-  void add_what() {
+  void add_what() CONCUR_REQUIRES(mu_) {
     (add<E>([](const ExceptionInfo& i) { throw E(i.what); }), ...);
   }
   template <class... E>
-  void add_default() {
+  void add_default() CONCUR_REQUIRES(mu_) {
     (add<E>([](const ExceptionInfo&) { throw E(); }), ...);
   }
 
-  std::mutex mu_;
-  std::unordered_map<std::string, Rethrower> table_;
+  Mutex mu_;
+  std::unordered_map<std::string, Rethrower> table_ CONCUR_GUARDED_BY(mu_);
 };
 
 Registry& registry() {

@@ -9,7 +9,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
+
+#include "concur/detail/thread_annotations.hpp"
 
 namespace concur::detail {
 
@@ -27,9 +28,9 @@ struct Entry {
 // run the handlers at the same time: `snapshot` (filled in prepare) is used by the forking
 // thread only. reg_mu is held only while copying the table, never while a handler runs: a
 // handler may construct a module singleton whose constructor registers a handler.
-constinit std::mutex reg_mu;
-constinit Entry table[kMaxHandlers]{};
-constinit int table_size = 0;  // guarded by reg_mu
+constinit Mutex reg_mu;
+constinit Entry table[kMaxHandlers] CONCUR_GUARDED_BY(reg_mu){};
+constinit int table_size CONCUR_GUARDED_BY(reg_mu) = 0;
 constinit Entry snapshot[kMaxHandlers]{};
 constinit int snapshot_size = 0;
 
@@ -42,7 +43,7 @@ constinit thread_local unsigned tls_serial = 0;
 void on_prepare() noexcept {
   g_epoch.fetch_add(1, std::memory_order_relaxed);
   {
-    std::lock_guard g(reg_mu);
+    MutexLock g(reg_mu);
     for (int i = 0; i < table_size; ++i) snapshot[i] = table[i];
     snapshot_size = table_size;
   }
@@ -88,7 +89,7 @@ void fork_child() noexcept {
 }
 
 void register_fork_handler(ForkRank rank, ForkHandler handler) noexcept {
-  std::lock_guard g(reg_mu);
+  MutexLock g(reg_mu);
   if (table_size == kMaxHandlers) {
     std::fputs("concur: too many fork handlers\n", stderr);
     std::abort();

@@ -26,6 +26,10 @@
 #include "concur/threading/timer.hpp"
 #include "thread_state.hpp"
 
+namespace concur::detail {
+constinit Mutex thread_registry_mu;
+}  // namespace concur::detail
+
 namespace concur::threading {
 
 using detail::ThreadState;
@@ -50,16 +54,18 @@ struct StateHolder {
 };
 thread_local StateHolder tls_holder;
 
+using concur::detail::MutexLock;
+using concur::detail::thread_registry_mu;
+
 struct Registry {
-  std::mutex mu;
-  ThreadState* head = nullptr;
-  ThreadState* tail = nullptr;
-  std::size_t count = 0;
-  ThreadState* main = nullptr;
+  ThreadState* head CONCUR_GUARDED_BY(thread_registry_mu) = nullptr;
+  ThreadState* tail CONCUR_GUARDED_BY(thread_registry_mu) = nullptr;
+  std::size_t count CONCUR_GUARDED_BY(thread_registry_mu) = 0;
+  ThreadState* main CONCUR_GUARDED_BY(thread_registry_mu) = nullptr;
   std::atomic<unsigned long> thread_counter{0};
   std::atomic<unsigned long> dummy_counter{0};
 
-  void link(ThreadState* s) {  // mu held
+  void link(ThreadState* s) CONCUR_REQUIRES(thread_registry_mu) {
     s->prev = tail;
     s->next = nullptr;
     if (tail) tail->next = s; else head = s;
@@ -67,7 +73,7 @@ struct Registry {
     s->registered = true;
     ++count;
   }
-  void unlink(ThreadState* s) {  // mu held
+  void unlink(ThreadState* s) CONCUR_REQUIRES(thread_registry_mu) {
     if (!s->registered) return;
     if (s->prev) s->prev->next = s->next; else head = s->next;
     if (s->next) s->next->prev = s->prev; else tail = s->prev;
@@ -75,7 +81,7 @@ struct Registry {
     s->registered = false;
     --count;
   }
-  void link_front(ThreadState* s) {  // mu held
+  void link_front(ThreadState* s) CONCUR_REQUIRES(thread_registry_mu) {
     s->prev = nullptr;
     s->next = head;
     if (head) head->prev = s; else tail = s;
@@ -86,8 +92,8 @@ struct Registry {
 };
 
 struct HookHolder {
-  std::mutex mu;
-  std::function<void(const ExceptHookArgs&)> hook;
+  concur::detail::Mutex mu;
+  std::function<void(const ExceptHookArgs&)> hook CONCUR_GUARDED_BY(mu);
 };
 
 HookHolder& hooks() {
@@ -112,7 +118,10 @@ Registry& registry() {
   static Registry* r = [] {
     auto* reg = new Registry;  // leaked on purpose: daemon threads outlive static dtors
     auto st = std::make_shared<ThreadState>(Kind::Main);
-    st->name = "MainThread";
+    {
+      MutexLock n(st->mu);
+      st->name = "MainThread";
+    }
     st->started.store(true);
     if (cached_tid() == concur::detail::this_process_pid()) {
       publish_ids(st.get());
@@ -121,8 +130,11 @@ Registry& registry() {
       st->native_id.store(concur::detail::this_process_pid());
     }
     st->self.store(make_stand_in(st));  // leaked: the main thread's object lives forever
-    reg->main = st.get();
-    reg->link(st.get());
+    {
+      MutexLock g(thread_registry_mu);
+      reg->main = st.get();
+      reg->link(st.get());
+    }
     concur::detail::register_exit_hook(concur::detail::kExitJoinThreads, join_all_non_daemon);
     return reg;
   }();
@@ -190,11 +202,11 @@ void run_excepthook(ThreadState* st, std::exception_ptr ep) {
 void finish(ThreadState* st) {
   Registry& r = registry();
   {
-    std::lock_guard g(st->mu);
+    MutexLock g(st->mu);
     st->os_alive = false;
   }
   {
-    std::lock_guard g(r.mu);
+    MutexLock g(thread_registry_mu);
     r.unlink(st);
     st->finished = true;
   }
@@ -209,7 +221,7 @@ void* thread_entry(void* arg) {
   tls_state = st;
   publish_ids(st);
   {
-    std::lock_guard g(st->mu);
+    MutexLock g(st->mu);
     set_os_name(::pthread_self(), st->name);
   }
   try {
@@ -239,11 +251,15 @@ StateHolder::~StateHolder() {
     // its thread_local destructors, this one included, before the atexit handlers — leaves
     // the registry here, before its state may be freed below: the exit join must neither
     // wait for it nor read it.
-    // (`finished` is written only by this thread in this process: no lock to read it.)
-    if (!state->finished) finish(state.get());
+    bool finished;
+    {
+      MutexLock g(thread_registry_mu);
+      finished = state->finished;
+    }
+    if (!finished) finish(state.get());
     Thread* stand_in = nullptr;
     {
-      std::lock_guard g(registry().mu);
+      MutexLock g(thread_registry_mu);
       stand_in = state->adopted;
       state->adopted = nullptr;
     }
@@ -266,14 +282,14 @@ void join_all_non_daemon() {
   Registry& r = registry();
   const pid_t me = cached_tid();
   {
-    std::lock_guard g(r.mu);
+    MutexLock g(thread_registry_mu);
     ThreadState* m = r.main;
     if (m != nullptr && m->native_id.load(std::memory_order_relaxed) == me) m->done.set();
   }
   for (;;) {
     std::vector<std::shared_ptr<ThreadState>> wait_for;
     {
-      std::lock_guard g(r.mu);
+      MutexLock g(thread_registry_mu);
       for (ThreadState* s = r.head; s; s = s->next) {
         if (s->kind != Kind::Normal || s == tls_state) continue;
         if (s->native_id.load(std::memory_order_relaxed) == me) continue;  // the caller
@@ -288,29 +304,30 @@ void join_all_non_daemon() {
 
 // Lock order: hooks, registry, then each registered state's mu (normal code never holds a
 // state's mu while it takes the registry lock, nor the other way round).
-void atfork_prepare() noexcept {
-  hooks().mu.lock();
+// The three handlers hold locks across fork(): outside what the analysis can follow.
+void atfork_prepare() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
+  hooks().mu.fork_lock();
   Registry& r = registry();
-  r.mu.lock();
-  for (ThreadState* s = r.head; s; s = s->next) s->mu.lock();
+  thread_registry_mu.fork_lock();
+  for (ThreadState* s = r.head; s; s = s->next) s->mu.fork_lock();
 }
 
-void atfork_parent() noexcept {
+void atfork_parent() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   Registry& r = registry();
-  for (ThreadState* s = r.head; s; s = s->next) s->mu.unlock();
-  r.mu.unlock();
-  hooks().mu.unlock();
+  for (ThreadState* s = r.head; s; s = s->next) s->mu.fork_unlock();
+  thread_registry_mu.fork_unlock();
+  hooks().mu.fork_unlock();
 }
 
 // In the child: only the calling thread exists. The threads that do not exist here leave
 // the registry as finished (never joined: their OS threads are not ours).
-void after_fork_child() noexcept {
+void after_fork_child() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
   Registry& r = registry();
   ThreadState* cur = tls_state;
   if (cur == nullptr) cur = r.main;  // the forking thread becomes the (named) main thread
   for (ThreadState* s = r.head; s;) {
     ThreadState* next = s->next;
-    s->mu.unlock();
+    s->mu.fork_unlock();
     if (s != cur) {
       r.unlink(s);
       s->finished = true;
@@ -326,8 +343,8 @@ void after_fork_child() noexcept {
   cur->ident.store(static_cast<std::uint64_t>(pthread_self()));
   cur->native_id.store(cached_tid());
   cur->ids_ready.set();
-  r.mu.unlock();
-  hooks().mu.unlock();
+  thread_registry_mu.fork_unlock();
+  hooks().mu.fork_unlock();
 }
 
 ThreadState* current_state() {
@@ -336,7 +353,7 @@ ThreadState* current_state() {
   if (ThreadState* s = tls_state) return s;
   // The main thread when the library was loaded from another thread (rare), else a dummy.
   if (cached_tid() == concur::detail::this_process_pid()) {
-    std::lock_guard g(r.mu);
+    MutexLock g(thread_registry_mu);
     if (r.main->ident.load() == 0) {
       publish_ids(r.main);
       tls_state = r.main;
@@ -344,14 +361,17 @@ ThreadState* current_state() {
     }
   }
   auto st = std::make_shared<ThreadState>(Kind::Dummy);
-  st->name = "Dummy-" + std::to_string(r.dummy_counter.fetch_add(1) + 1);
+  {
+    MutexLock g(st->mu);
+    st->name = "Dummy-" + std::to_string(r.dummy_counter.fetch_add(1) + 1);
+  }
   st->daemon.store(true);
   st->started.store(true);
   publish_ids(st.get());
   Thread* t = make_stand_in(st);
   st->self.store(t);
   {
-    std::lock_guard g(r.mu);
+    MutexLock g(thread_registry_mu);
     r.link(st.get());
   }
   tls_state = st.get();
@@ -370,9 +390,12 @@ Thread::Thread(ThreadOptions options, std::unique_ptr<detail::TargetBase> target
     : state_(std::make_shared<ThreadState>(Kind::Normal)) {
   Registry& r = registry();
   state_->target = std::move(target);
-  state_->name = options.name.empty()
-                     ? "Thread-" + std::to_string(r.thread_counter.fetch_add(1) + 1)
-                     : std::move(options.name);
+  {
+    MutexLock g(state_->mu);
+    state_->name = options.name.empty()
+                       ? "Thread-" + std::to_string(r.thread_counter.fetch_add(1) + 1)
+                       : std::move(options.name);
+  }
   state_->daemon.store(options.daemon ? *options.daemon : current_thread().daemon(),
                        std::memory_order_relaxed);
   state_->self.store(this, std::memory_order_relaxed);
@@ -385,14 +408,18 @@ Thread::~Thread() {
   if (!st || st->kind != Kind::Normal || !st->started.load()) return;
   if (st->self.load() != this) return;  // a stand-in dying after its thread ended
   if (st->detachable) {
-    Registry& r = registry();
-    std::unique_lock g(r.mu);
-    if (!st->finished) {
-      // Still running: hand the identity to a stand-in and let the thread go on.
-      Thread* stand_in = new Thread(AdoptTag{}, state_);
-      st->adopted = stand_in;
-      st->self.store(stand_in, std::memory_order_release);
-      g.unlock();
+    bool handed_over = false;
+    {
+      MutexLock g(thread_registry_mu);
+      if (!st->finished) {
+        // Still running: hand the identity to a stand-in and let the thread go on.
+        Thread* stand_in = new Thread(AdoptTag{}, state_);
+        st->adopted = stand_in;
+        st->self.store(stand_in, std::memory_order_release);
+        handed_over = true;
+      }
+    }
+    if (handed_over) {
       if (st->has_handle && !st->reap_claimed.exchange(true)) ::pthread_detach(st->handle);
       return;
     }
@@ -417,11 +444,11 @@ void Thread::start() {
   if (!st->detachable) st->run_fn = ThreadState::resolve_run(this);
   Registry& r = registry();
   {
-    std::lock_guard g(st->mu);
+    MutexLock g(st->mu);
     st->os_alive = true;
   }
   {
-    std::lock_guard g(r.mu);
+    MutexLock g(thread_registry_mu);
     r.link(st);
   }
   auto* arg = new std::shared_ptr<ThreadState>(state_);
@@ -439,11 +466,11 @@ void Thread::start() {
   if (rc != 0) {
     delete arg;
     {
-      std::lock_guard g(r.mu);
+      MutexLock g(thread_registry_mu);
       r.unlink(st);
     }
     {
-      std::lock_guard g(st->mu);
+      MutexLock g(st->mu);
       st->os_alive = false;
     }
     st->started.store(false);  // Python allows a retry after this failure
@@ -452,7 +479,7 @@ void Thread::start() {
   }
   st->ident.store(static_cast<std::uint64_t>(handle), std::memory_order_relaxed);
   {
-    std::lock_guard g(st->mu);  // set_name() reads handle under mu
+    MutexLock g(st->mu);  // set_name() reads handle under mu
     st->handle = handle;
     st->has_handle.store(true, std::memory_order_release);
     if (st->rename_pending && st->os_alive) set_os_name(handle, st->name);
@@ -500,13 +527,13 @@ bool Thread::is_alive() const noexcept {
 }
 
 std::string Thread::name() const {
-  std::lock_guard g(state_->mu);
+  MutexLock g(state_->mu);
   return state_->name;
 }
 
 void Thread::set_name(std::string name) {
   ThreadState* st = state_.get();
-  std::lock_guard g(st->mu);
+  MutexLock g(st->mu);
   st->name = std::move(name);
   if (st->kind != Kind::Normal || !st->os_alive) return;
   if (st == tls_state) {
@@ -581,20 +608,20 @@ Thread& current_thread() {
 
 Thread& main_thread() {
   Registry& r = registry();
-  std::lock_guard g(r.mu);
+  MutexLock g(thread_registry_mu);
   return *r.main->self.load(std::memory_order_acquire);
 }
 
 std::size_t active_count() {
   Registry& r = registry();
-  std::lock_guard g(r.mu);
+  MutexLock g(thread_registry_mu);
   return r.count;
 }
 
 std::vector<Thread*> enumerate() {
   Registry& r = registry();
   std::vector<Thread*> out;
-  std::lock_guard g(r.mu);
+  MutexLock g(thread_registry_mu);
   out.reserve(r.count);
   if (r.main->registered) out.push_back(r.main->self.load());
   for (ThreadState* s = r.head; s; s = s->next)
@@ -616,14 +643,14 @@ std::size_t stack_size() noexcept { return g_stack_size.load(std::memory_order_r
 
 void set_excepthook(std::function<void(const ExceptHookArgs&)> hook) {
   HookHolder& h = hooks();
-  std::lock_guard g(h.mu);
+  MutexLock g(h.mu);
   h.hook = std::move(hook);
 }
 
 std::function<void(const ExceptHookArgs&)> get_excepthook() {
   HookHolder& h = hooks();
   {
-    std::lock_guard g(h.mu);
+    MutexLock g(h.mu);
     if (h.hook) return h.hook;
   }
   return default_excepthook;

@@ -4,8 +4,10 @@
 // thread (from pthread_create until its thread_local holder dies at OS-thread exit), and
 // exit-hook snapshots. The main thread's and dummies' states live as long as their Thread.
 //
-// Locks: `mu` guards name and os_alive. The registry lock (thread.cpp) guards the intrusive
-// list links, `finished` transitions and `adopted`. Everything else is atomic.
+// Locks: `mu` guards name, os_alive and rename_pending. The registry lock
+// (thread_registry_mu) guards the intrusive list links, `finished` and `adopted`. Everything
+// else is atomic or written before the thread is published. Checked by clang's
+// -Wthread-safety (`make tsa`).
 #pragma once
 
 #include <pthread.h>
@@ -14,10 +16,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "concur/detail/futex.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/threading/thread.hpp"
 
 namespace concur::detail {
@@ -25,6 +27,11 @@ namespace concur::detail {
 using concur::threading::Thread;
 
 using PrivateEvent = BasicEvent<Scope::Private>;
+
+// The thread registry's lock (thread.cpp): a global, so the analysis can name it in the
+// GUARDED_BY of every state; trivially destructible, so daemon threads may take it after
+// static destructors ran.
+extern Mutex thread_registry_mu;
 
 struct ThreadState : std::enable_shared_from_this<ThreadState> {
   enum class Kind : std::uint8_t { Normal, Main, Dummy };
@@ -52,13 +59,13 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
   RunFn run_fn = nullptr;
 
   const Kind kind;
-  std::mutex mu;
-  std::string name;                    // guarded by mu
-  bool os_alive = false;               // guarded by mu: pthread_setname_np may target handle
-  bool rename_pending = false;         // guarded by mu: set_name() ran before handle was known
+  Mutex mu;
+  std::string name CONCUR_GUARDED_BY(mu);
+  bool os_alive CONCUR_GUARDED_BY(mu) = false;  // pthread_setname_np may target handle
+  bool rename_pending CONCUR_GUARDED_BY(mu) = false;  // set_name() ran before handle was known
   std::atomic<bool> daemon{false};
   std::atomic<bool> started{false};
-  bool finished = false;               // guarded by the registry lock
+  bool finished CONCUR_GUARDED_BY(thread_registry_mu) = false;
   PrivateEvent done;                   // set once run() has returned and we left the registry
   PrivateEvent ids_ready;              // set once ident/native_id are published
   std::atomic<std::uint64_t> ident{0};
@@ -69,11 +76,12 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
   bool detachable = false;             // target style: run() does not use the Thread object
   std::unique_ptr<TargetBase> target;  // the callable (target style)
   std::atomic<Thread*> self{nullptr};  // the Thread object current_thread() returns
-  Thread* adopted = nullptr;           // stand-in created by ~Thread; deleted at thread exit
-  // Intrusive registry list (registry lock).
-  ThreadState* prev = nullptr;
-  ThreadState* next = nullptr;
-  bool registered = false;
+  // Stand-in created by ~Thread; deleted at thread exit.
+  Thread* adopted CONCUR_GUARDED_BY(thread_registry_mu) = nullptr;
+  // Intrusive registry list.
+  ThreadState* prev CONCUR_GUARDED_BY(thread_registry_mu) = nullptr;
+  ThreadState* next CONCUR_GUARDED_BY(thread_registry_mu) = nullptr;
+  bool registered CONCUR_GUARDED_BY(thread_registry_mu) = false;
 };
 
 }  // namespace concur::detail
