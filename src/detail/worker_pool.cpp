@@ -71,19 +71,11 @@ struct Msg {
 
 bool send_msg(int sock, const Msg& m, int fd) noexcept {
   iovec iov{const_cast<Msg*>(&m), sizeof m};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  PassedFdBuffer ctl;
   msghdr h{};
   h.msg_iov = &iov;
   h.msg_iovlen = 1;
-  if (fd >= 0) {
-    h.msg_control = ctl;
-    h.msg_controllen = sizeof ctl;
-    cmsghdr* c = CMSG_FIRSTHDR(&h);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
+  attach_fd(h, ctl, fd);
   for (;;) {
     const ssize_t n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
     if (n >= 0) return true;
