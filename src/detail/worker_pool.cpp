@@ -412,6 +412,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::string broken_reason_;
   bool done_ = false;  // the manager thread has ended
   bool withdraw_asked_ = false;  // shutdown(cancel_futures): skip the tasks sent ahead
+  // Guards workers_ and everything the manager thread does with them (dispatch, results,
+  // exits). The manager holds it except while it sleeps in poll(); a submit from another
+  // thread that gets it writes the task to an idle worker itself, saving the hand-off to
+  // the manager (eventfd, wake, dispatch). Order: io_mu_ before mu_.
+  std::mutex io_mu_;
 
   const int n_;
   EngineOptions opts_;
@@ -441,8 +446,23 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void on_readable(Worker& w) noexcept;
   void parse_results(Worker& w) noexcept;
   void flush(Worker& w) noexcept;
-  void dispatch() noexcept;
   void withdraw_sent_ahead() noexcept;
+
+ public:
+  void dispatch() noexcept;  // io_mu_ held
+  // With io_mu_ held: true if some worker has bytes the manager must still write (POLLOUT).
+  bool idle_worker() const noexcept {
+    for (const Worker& w : workers_)
+      if (w.active && !w.io_dead && !w.wr_closed && w.sock && w.inflight.empty()) return true;
+    return false;
+  }
+  bool output_pending() const noexcept {
+    for (const Worker& w : workers_)
+      if (w.out_off < w.out.size()) return true;
+    return false;
+  }
+
+ private:
   void on_exit(Worker& w, pid_t pid, int status) noexcept;
   void break_pool(const std::string& reason) noexcept;
   void kill_all() noexcept;
@@ -923,6 +943,8 @@ void EngineCore::on_exit(Worker& w, pid_t pid, int status) noexcept {
 void EngineCore::run() noexcept {
   std::vector<pollfd> fds;
   std::vector<Worker*> who;
+  // Held except while blocked in poll(): a submit that finds it free dispatches itself.
+  std::unique_lock io(io_mu_);
   for (;;) {
     bool withdraw;
     {
@@ -960,7 +982,9 @@ void EngineCore::run() noexcept {
       fds.push_back({w.sock.get(), ev, 0});
       who.push_back(&w);
     }
+    io.unlock();
     const int r = ::poll(fds.data(), fds.size(), -1);
+    io.lock();
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -1039,6 +1063,26 @@ void Engine::submit_many(std::vector<std::unique_ptr<Job>>& jobs, const char* af
     for (auto& j : jobs) c.queue_.push_back(std::move(j));
   }
   jobs.clear();
+  // The manager asleep in poll() (io_mu_ free): write the tasks to the workers from here
+  // (one hand-off less for a one-at-a-time submit().result()). It must still be woken if
+  // some bytes could not be written now (it adds POLLOUT for them) or tasks stay queued.
+  // Only when a worker is idle: a stream of submits (workers busy) is batched by the manager
+  // instead, one send for many tasks (writing each from here took 10k submits from 2.6-3.5 M/s
+  // to 0.55-0.94 M/s, below the raw pipe farm, in one loaded sitting).
+  if (std::this_thread::get_id() != c.thread_id_ && c.io_mu_.try_lock()) {
+    std::unique_lock io(c.io_mu_, std::adopt_lock);
+    if (c.idle_worker()) {
+      c.dispatch();
+      bool need_wake = c.output_pending();
+      io.unlock();
+      if (!need_wake) {
+        std::lock_guard g(c.mu_);
+        need_wake = !c.queue_.empty();
+      }
+      if (need_wake) c.wake();
+      return;
+    }
+  }
   if (was_empty) c.wake();
 }
 

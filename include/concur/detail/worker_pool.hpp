@@ -43,8 +43,14 @@
 // started go back to the front of the queue; a replacement worker is forked. Everything is
 // reaped (the zygote reaps workers, the parent reaps the zygote).
 //
+// Submit fast path: the manager thread owns the workers' state under one mutex it holds
+// except while it sleeps in poll(); a submit (from another thread) that finds that mutex free
+// and a worker idle writes the task to that worker itself, one hand-off less than going
+// through the manager (one submit().result() went from 2.6x a socket round trip to 1.2-1.7x
+// in one loaded sitting). A stream of submits (no worker idle) is batched by the manager.
+//
 // Thread-safety: submit/shutdown/terminate may be called from any thread. Job callbacks run
-// on the engine's manager thread.
+// on the engine's manager thread (or, for start(), on a submitting thread).
 #pragma once
 
 #include <concepts>
