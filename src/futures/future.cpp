@@ -104,6 +104,20 @@ bool StateBase::cancel() {
   return true;
 }
 
+bool StateBase::withdraw() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<State>(s & kStateMask) != State::Running) return false;
+    // CancelledAndNotified: the executor will not call set_running_or_notify_cancel again.
+    if (state_.compare_exchange_weak(
+            s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::CancelledAndNotified),
+            std::memory_order_acq_rel, std::memory_order_acquire))
+      break;
+  }
+  after_done(s);
+  return true;
+}
+
 bool StateBase::set_running_or_notify_cancel() {
   std::uint32_t s = state_.load(std::memory_order_acquire);
   for (;;) {

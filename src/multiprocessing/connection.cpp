@@ -495,16 +495,8 @@ void Connection::write_frame(const std::byte* header, std::size_t header_size,
       msghdr m{};
       m.msg_iov = cur;
       m.msg_iovlen = static_cast<std::size_t>(count);
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-      if (pass_fd >= 0) {
-        m.msg_control = control;
-        m.msg_controllen = sizeof control;
-        cmsghdr* c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof pass_fd);
-      }
+      cd::PassedFdBuffer control;
+      cd::attach_fd(m, control, pass_fd);
       put = ::sendmsg(fd_, &m, MSG_NOSIGNAL);
     } else {
       put = ::writev(fd_, cur, count);

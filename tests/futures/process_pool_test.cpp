@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,17 @@ int die(int how) {
   if (how == 3) ::_exit(3);
   if (how == 4) ::raise(SIGABRT);
   return how;
+}
+
+// g_gate points into a shared page made before the pool is built (so the workers, forked from
+// the fork server made at construction, share it): [0] opens the gate, [1] counts the tasks
+// that have begun waiting at it.
+std::atomic<int>* g_gate = nullptr;
+int wait_for_gate(int v) {
+  g_gate[1].fetch_add(1);  // started
+  for (int i = 0; i < 30000 && g_gate->load() == 0; ++i)
+    std::this_thread::sleep_for(1ms);  // bounded: never a hang
+  return v;
 }
 
 struct Point {
@@ -177,9 +189,12 @@ TEST(ProcessPool, MapOrderChunksEmptyAndTimeouts) {
 }
 
 TEST(ProcessPool, ShutdownCancelFuturesAndAfterShutdown) {
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  g_gate = ::new (page) std::atomic<int>[2]{1, 0};  // open: the task only counts itself
   fut::ProcessPoolExecutor ex(1);
-  auto first = ex.submit(sleep_ms, 300);
-  while (!first.running()) std::this_thread::yield();  // dispatched to the worker
+  auto first = ex.submit([](int ms) { return wait_for_gate(ms) + sleep_ms(ms) - ms; }, 300);
+  while (g_gate[1].load() == 0) std::this_thread::yield();  // the worker has begun it
   std::vector<fut::Future<int>> queued;
   for (int i = 0; i < 2000; ++i) queued.push_back(ex.submit(square, i));
   ex.shutdown(true, true);
@@ -192,14 +207,17 @@ TEST(ProcessPool, ShutdownCancelFuturesAndAfterShutdown) {
     else
       EXPECT_EQ(queued[i].result(), static_cast<int>(i * i));
   }
-  // Only the engine's dispatch window (512 per worker) may have left the queue.
-  EXPECT_GE(cancelled, 2000 - 512);
+  // Also the tasks already written to the worker behind `first` (the send-ahead window) are
+  // cancelled: the worker skips them. Only tasks it started after `first` could complete.
+  EXPECT_GE(cancelled, 1990);
   EXPECT_THROW((void)ex.submit(square, 1), concur::RuntimeError);
   try {
     (void)ex.submit(square, 1);
   } catch (const concur::RuntimeError& e) {
     EXPECT_STREQ(e.what(), "cannot schedule new futures after shutdown");
   }
+  ::munmap(page, 4096);
+  g_gate = nullptr;
 }
 
 TEST(ProcessPool, ShutdownWithoutCancelRunsEverything) {
@@ -294,6 +312,78 @@ TEST(ProcessPool, TasksQueuedBehindACrashOnOneWorkerStillRun) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(after[static_cast<std::size_t>(i)].result(), i * i);
 }
 
+// A shared page made before the pool is built: the workers (forked from the fork server,
+// itself forked at construction) write into the same page the test reads.
+std::atomic<int>* g_running_pid = nullptr;
+int publish_pid_then_sleep(int ms) {
+  g_running_pid->store(::getpid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+TEST(ProcessPool, KilledWorkerFailsOnlyItsRunningTaskNotItsSentAheadBatch) {
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  g_running_pid = ::new (page) std::atomic<int>(0);
+  {
+    fut::ProcessPoolExecutor ex(2);
+    // Least-loaded dispatch: the first task goes to one worker, the second to the other,
+    // then the batch is sent ahead to both (each already has work).
+    auto victim = ex.submit(publish_pid_then_sleep, 5000);
+    auto other = ex.submit(sleep_ms, 200);
+    std::vector<fut::Future<int>> batch;
+    for (int i = 0; i < 64; ++i) batch.push_back(ex.submit(square, i));
+    while (g_running_pid->load() == 0) std::this_thread::sleep_for(1ms);
+    const int pid = g_running_pid->load();
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    EXPECT_THROW(victim.result(), fut::BrokenProcessPool);
+    const std::string why = error_text(victim);
+    EXPECT_NE(why.find("SIGKILL"), std::string::npos) << why;
+    EXPECT_NE(why.find(std::to_string(pid)), std::string::npos) << why;
+    EXPECT_EQ(other.result(), 200);
+    // Every task of the batch completes with its value, also the ones that had been written
+    // to the killed worker's socket behind its running task (they run on the other worker
+    // or on the replacement).
+    for (int i = 0; i < 64; ++i) EXPECT_EQ(batch[static_cast<std::size_t>(i)].result(), i * i);
+    EXPECT_EQ(ex.submit(square, 9).result(), 81);
+  }
+  ::munmap(page, 4096);
+  g_running_pid = nullptr;
+}
+
+TEST(ProcessPool, ShutdownCancelFuturesCancelsTasksSentAheadNotStarted) {
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  g_gate = ::new (page) std::atomic<int>[2]{0, 0};
+  {
+    fut::ProcessPoolExecutor ex(2);
+    auto a = ex.submit(wait_for_gate, 1);
+    auto b = ex.submit(wait_for_gate, 2);
+    std::vector<fut::Future<int>> ahead;
+    for (int i = 0; i < 200; ++i) ahead.push_back(ex.submit(square, i));
+    // Both workers have work: the 200 are written ahead to them (RUNNING, as Python marks
+    // the futures it moves to its call queue), none has started.
+    for (auto& f : ahead)
+      while (!f.running() && !f.done()) std::this_thread::sleep_for(100us);
+    for (auto& f : ahead) EXPECT_TRUE(f.running());
+    while (g_gate[1].load() < 2) std::this_thread::sleep_for(1ms);  // a and b have started
+    ex.shutdown(false, true);
+    for (auto& f : ahead) f.wait();  // the manager withdraws them just after shutdown()
+    for (auto& f : ahead) {
+      EXPECT_TRUE(f.cancelled());
+      EXPECT_THROW((void)f.result(), fut::CancelledError);
+    }
+    EXPECT_TRUE(a.running());  // running tasks are not cancelled
+    g_gate->store(1);
+    EXPECT_EQ(a.result(), 1);
+    EXPECT_EQ(b.result(), 2);
+    ex.shutdown(true);
+    EXPECT_EQ(ex.replaced_workers(), 0u);
+  }
+  ::munmap(page, 4096);
+  g_gate = nullptr;
+}
+
 TEST(ProcessPool, RandomKillsDuringMapAndShutdownNeverHang) {
   std::mt19937 rng(20261202);
   for (int round = 0; round < 6; ++round) {
@@ -305,13 +395,27 @@ TEST(ProcessPool, RandomKillsDuringMapAndShutdownNeverHang) {
       std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 20));
       auto now = ex.worker_pids();
       if (!now.empty()) ::kill(now[rng() % now.size()], rng() % 2 ? SIGKILL : SIGSEGV);
-      if (round % 2) ex.shutdown(false, round % 3 == 0);
-      int ok = 0;
+      const bool cancel = round % 2 && round % 3 == 0;
+      if (round % 2) ex.shutdown(false, cancel);
+      int ok = 0, broken = 0, cancelled = 0;
       for (auto& f : fs) {
         f.wait();
-        if (!f.cancelled() && !f.exception()) ++ok;
+        if (f.cancelled()) {
+          ++cancelled;
+          continue;
+        }
+        try {
+          (void)f.result();
+          ++ok;
+        } catch (const fut::BrokenProcessPool&) {
+          ++broken;
+        }
       }
-      EXPECT_GT(ok, 0);
+      EXPECT_EQ(ok + broken + cancelled, 400);
+      // shutdown(cancel_futures) may cancel every task not begun (also those written ahead
+      // to a worker), so only without it must some have run.
+      if (!cancel) EXPECT_GT(ok, 0);
+      if (!cancel) EXPECT_EQ(cancelled, 0);
       pids = ex.worker_pids();
     }
     for (int p : pids) EXPECT_FALSE(ptest::pid_exists(p)) << p;

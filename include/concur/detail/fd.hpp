@@ -5,9 +5,11 @@
 // Thread-safety: a UniqueFd is not shared between threads without external locking.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstring>
 #include <utility>
 
 namespace concur::detail {
@@ -59,5 +61,28 @@ int pidfd_open(pid_t pid) noexcept;
 // Waits up to timeout_ms (-1: forever) for fd to become readable; EINTR-safe (the
 // remaining time is recomputed). Returns true if readable (or hung up), false on timeout.
 bool wait_readable(int fd, int timeout_ms) noexcept;
+
+// Control data with room for one descriptor passed over a Unix socket (SCM_RIGHTS).
+struct PassedFdBuffer {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int))] = {};
+};
+
+// Makes the sendmsg() header `h` carry `fd` (SCM_RIGHTS) in `buf`, which must outlive the
+// call; fd < 0 leaves `h` without control data. The one place that builds that cmsg (the
+// pools' fork server and Connection::send_bytes both pass descriptors). Never fails.
+inline void attach_fd(msghdr& h, PassedFdBuffer& buf, int fd) noexcept {
+  if (fd < 0) {
+    h.msg_control = nullptr;
+    h.msg_controllen = 0;
+    return;
+  }
+  h.msg_control = buf.bytes;
+  h.msg_controllen = sizeof buf.bytes;
+  cmsghdr* c = CMSG_FIRSTHDR(&h);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
 
 }  // namespace concur::detail

@@ -196,6 +196,10 @@ class StateBase {
   // Python's executor-side call: true -> now RUNNING; false -> it was cancelled.
   // RuntimeError("Future in unexpected state") otherwise.
   bool set_running_or_notify_cancel();
+  // Executor-side: a RUNNING future whose work never began (a process pool's task written
+  // ahead to a worker and skipped by shutdown(cancel_futures)) becomes cancelled, waiters
+  // and callbacks notified as by cancel(). False (nothing changes) if it is not RUNNING.
+  bool withdraw() noexcept;
   // Completes with an exception. InvalidStateError if already cancelled or finished.
   void set_exception(std::exception_ptr e);
   // Runs cb when done (at once, on this thread, if already done).
@@ -565,6 +569,9 @@ class Future {
   // true: the future is now RUNNING (cancel() will fail); false: it was cancelled.
   // RuntimeError("Future in unexpected state") if running or finished already.
   bool set_running_or_notify_cancel() const { return st()->set_running_or_notify_cancel(); }
+  // RUNNING -> cancelled, for an executor that marked it running and then learnt that its
+  // work never began; false if it is not RUNNING (see StateBase::withdraw).
+  bool withdraw() const { return st()->withdraw(); }
   // Completes with a value; InvalidStateError if already cancelled or finished.
   template <class U = T>
   requires(!std::is_void_v<U>) void set_result(U&& value) const {

@@ -94,6 +94,13 @@ class FutureJob final : public wp::Job {
       return false;
     }
   }
+  bool withdraw() noexcept override {
+    try {
+      return fut_.withdraw();
+    } catch (...) {
+      return false;
+    }
+  }
 
  private:
   futures::Future<R> fut_;
