@@ -491,9 +491,8 @@ void ServerCore::serve_connection(multiprocessing::Connection conn, const std::s
       // once the first byte of a request is here, the whole frame must follow within
       // frame_timeout, or this client is dropped (a stalled or slow frame must not hold a
       // server thread and its descriptor for ever).
-      if (conn.buffered() == 0) (void)conn.poll_until(std::chrono::steady_clock::time_point::max());
-      std::optional<Bytes> got = conn.recv_bytes_until(std::chrono::steady_clock::now() +
-                                                       std::chrono::ceil<std::chrono::nanoseconds>(frame_timeout));
+      std::optional<Bytes> got = conn.recv_bytes_started_within(
+          std::chrono::ceil<std::chrono::nanoseconds>(frame_timeout));
       if (!got) return;  // stalled in the middle of a frame
       const Bytes& req = *got;
       if (req.size() < kRequestHeader) return;  // garbage: drop this client
