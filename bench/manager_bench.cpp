@@ -3,7 +3,9 @@
 //    hammers the same Value, against one raw Unix-socket round trip (16 bytes through a
 //    socketpair to an echoing process, bench/limits/l01's shape);
 //  * over TCP on 127.0.0.1: a new client connection with its HMAC handshake (connect()),
-//    and creating a dict proxy;
+//    and creating a dict proxy (and dropping it: its decref);
+//  * over the default Unix socket: creating and dropping a dict proxy, and a proxy sent
+//    through a Pipe and decoded (its incref) then dropped;
 //  * bulk: extend + to_vector of 10k ints (one round trip each) against 10k appends;
 //  * 1 and 4 client processes at once: aggregate calls/s.
 // Python peer: bench/python/b09_manager.py (Value += 1 from 2 processes; TCP connect and
@@ -94,6 +96,28 @@ void BM_Tcp_create_dict_proxy(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(m.dict<std::string, int>());
 }
 BENCHMARK(BM_Tcp_create_dict_proxy)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Over the default (abstract Unix) socket: make a dict and drop its proxy — the create
+// round trip and the decref round trip (the reference counting of issue 12).
+void BM_Unix_create_and_drop_dict_proxy(benchmark::State& state) {
+  mp::Manager m;
+  for (auto _ : state) benchmark::DoNotOptimize(m.dict<std::string, int>());
+  if (m.number_of_objects() != 0) state.SkipWithError("objects left in the server");
+}
+BENCHMARK(BM_Unix_create_and_drop_dict_proxy)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// A proxy sent through a Pipe and decoded in this process (the receiver takes its own
+// reference: one round trip), then dropped (one more).
+void BM_Send_proxy_through_pipe(benchmark::State& state) {
+  mp::Manager m;
+  auto d = m.dict<std::string, int>();
+  auto [a, b] = mp::Pipe(true);
+  for (auto _ : state) {
+    a.send(d);
+    benchmark::DoNotOptimize(b.recv<mp::DictProxy<std::string, int>>());
+  }
+}
+BENCHMARK(BM_Send_proxy_through_pipe)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 void BM_Bulk_extend_to_vector_10k(benchmark::State& state) {
   mp::Manager m;

@@ -433,6 +433,13 @@ std::optional<std::vector<std::byte>> Connection::recv_bytes_until(
   }
 }
 
+std::optional<std::vector<std::byte>> Connection::recv_bytes_started_within(
+    std::chrono::nanoseconds bound, std::optional<std::size_t> maxlength) {
+  check_readable();
+  if (rend_ == rpos_ && fill() == 0) throw EOFError("peer closed the connection");
+  return recv_bytes_until(cd::deadline_after(bound), maxlength);
+}
+
 std::size_t Connection::recv_bytes_into(std::span<std::byte> buf, std::size_t offset) {
   check_readable();
   if (offset > buf.size()) throw ValueError("offset too large");

@@ -34,6 +34,17 @@ void client_handshake(multiprocessing::Connection& c, const std::string& key, co
   concur::detail::deliver_challenge(c, key, dl);
 }
 
+std::function<multiprocessing::Connection()> manager_connector(std::string address,
+                                                               std::string key) {
+  // A client's handshake must finish within this (a stalled server is an error, not a hang).
+  constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+  return [address = std::move(address), key = std::move(key)] {
+    multiprocessing::Connection c = multiprocessing::Client(address);
+    client_handshake(c, key, concur::detail::Deadline::after(kHandshakeTimeout));
+    return c;
+  };
+}
+
 }  // namespace concur::detail
 
 namespace concur::multiprocessing {
@@ -42,16 +53,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A client's handshake must finish within this (a stalled server is an error, not a hang).
-constexpr auto kHandshakeTimeout = 10s;
-
-std::function<Connection()> connector(std::string address, std::string key) {
-  return [address = std::move(address), key = std::move(key)] {
-    Connection c = Client(address);
-    detail::client_handshake(c, key, concur::detail::Deadline::after(kHandshakeTimeout));
-    return c;
-  };
-}
 
 std::atomic<unsigned> manager_counter{0};
 
@@ -168,7 +169,10 @@ struct BaseManager::Impl {
 
 BaseManager::BaseManager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
-  if (impl_->options.authkey.empty()) impl_->options.authkey = concur::detail::random_authkey();
+  const double ft = impl_->options.frame_timeout.count();
+  if (!(ft > 0)) throw ValueError("frame_timeout must be > 0");
+  if (impl_->options.authkey.empty()) impl_->options.authkey = process_authkey();
+  impl_->server->frame_timeout = impl_->options.frame_timeout;
 }
 
 BaseManager::~BaseManager() {
@@ -211,7 +215,7 @@ void BaseManager::start() {
     std::lock_guard<std::mutex> g(I.mu);
     I.address = std::get<1>(msg);
   }
-  I.client = std::make_shared<detail::ClientCore>(connector(std::get<1>(msg), I.options.authkey));
+  I.client = detail::ClientCore::make(detail::manager_connector(std::get<1>(msg), I.options.authkey), std::get<1>(msg));
   I.state = Impl::State::started;
 }
 
@@ -219,7 +223,7 @@ void BaseManager::serve_forever() {
   Impl& I = *impl_;
   if (I.state != Impl::State::initial) throw ProcessError("Already started server");
   Listener listener(I.options.address.empty() ? private_address() : I.options.address);
-  I.client = std::make_shared<detail::ClientCore>(connector(listener.address(), I.options.authkey));
+  I.client = detail::ClientCore::make(detail::manager_connector(listener.address(), I.options.authkey), listener.address());
   I.server->on_shutdown = [&I] {
     I.stop.store(true);
     I.wake_acceptor();
@@ -247,7 +251,8 @@ void BaseManager::connect() {
   if (I.state != Impl::State::initial) throw ProcessError("Already started or connected");
   if (I.options.address.empty()) throw ValueError("connect() needs the server's address");
   auto client =
-      std::make_shared<detail::ClientCore>(connector(I.options.address, I.options.authkey));
+      detail::ClientCore::make(detail::manager_connector(I.options.address, I.options.authkey),
+                               I.options.address);
   client->call<void>(detail::kControl, detail::kPing);
   I.client = std::move(client);
   {
@@ -276,8 +281,9 @@ detail::LookupReply BaseManager::lookup(const std::string& name) {
   return client()->call<detail::LookupReply>(detail::kControl, detail::kLookup, name);
 }
 
-std::uint32_t BaseManager::create_raw(const std::string& kind, const detail::Bytes& init) {
-  return client()->call<std::uint32_t>(detail::kControl, detail::kCreate, kind, init);
+std::size_t BaseManager::number_of_objects() {
+  return static_cast<std::size_t>(
+      client()->call<std::uint64_t>(detail::kControl, detail::kNumberOfObjects));
 }
 
 void BaseManager::shutdown() noexcept {
@@ -295,6 +301,7 @@ void BaseManager::shutdown() noexcept {
         I.process->join();
         if (is_path(I.address)) ::unlink(I.address.c_str());
       }
+      I.client->mark_shut();  // proxies dropped from now on have nothing to give back
       I.state = Impl::State::shut;
     } else if (I.state == Impl::State::serving && owner) {
       I.stop.store(true);

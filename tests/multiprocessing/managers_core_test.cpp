@@ -2,6 +2,7 @@
 // threads, proxies over a ClientCore whose connections are those socketpairs.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <thread>
 
 #include "concur/multiprocessing/managers.hpp"
@@ -229,4 +230,40 @@ TEST(ManagerCore, UserClassAndHostileRequests) {
   EXPECT_THROW((void)a.recv_bytes(), concur::EOFError);
   t.join();
   EXPECT_EQ(p.call<int>("get"), 5);
+}
+
+// Issue 12's reference counting, at the protocol level: a connection's references are its
+// own (a decref it does not hold is ValueError), they go when it closes, and the object goes
+// with its last reference.
+TEST(ManagerCore, ReferencesBelongToTheirConnectionAndGoWithIt) {
+  LocalServer s;
+  auto v = s.make<mp::ValueProxy<int>>(3);  // the creator's reference: s.client's connection
+  const std::uint32_t id = v.id();
+  EXPECT_EQ(s.core.number_of_objects(), 1u);
+  EXPECT_THROW(s.client->call<void>(md::kControl, md::kIncref, std::uint32_t{9999}),
+               concur::ValueError);
+
+  auto [a, b] = mp::Pipe(true);
+  std::thread t([&, conn = std::move(b)]() mutable { s.core.serve_connection(std::move(conn), ""); });
+  auto raw = [&a](std::uint32_t method, std::uint32_t arg) {
+    md::Bytes req(md::kRequestHeader);
+    const std::uint32_t object = md::kControl;
+    std::memcpy(req.data(), &object, 4);
+    std::memcpy(req.data() + 4, &method, 4);
+    md::codec::encode(std::tuple<std::uint32_t>(arg), req);
+    a.send_bytes(req);
+    return a.recv_bytes().at(0);
+  };
+  EXPECT_EQ(raw(md::kIncref, id), std::byte{md::kReplyOk});
+  EXPECT_EQ(raw(md::kIncref, id), std::byte{md::kReplyOk});
+  EXPECT_EQ(raw(md::kDecref, id), std::byte{md::kReplyOk});
+  EXPECT_EQ(s.core.number_of_objects(), 1u);
+  a.close();  // its remaining reference goes with it
+  t.join();
+  EXPECT_EQ(v.value(), 3);
+  // The creator's reference given back: the object goes; a second decref holds nothing.
+  s.client->call<void>(md::kControl, md::kDecref, id);
+  EXPECT_EQ(s.core.number_of_objects(), 0u);
+  EXPECT_THROW(s.client->call<void>(md::kControl, md::kDecref, id), concur::ValueError);
+  EXPECT_THROW((void)v.value(), concur::ValueError);  // unknown object id: gone
 }

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <deque>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -422,4 +424,199 @@ TEST(BaseManager, ServeForeverInThisProcess) {
   EXPECT_TRUE(ev.is_set());  // the object itself, in this process
   bm.shutdown();
   server.join();
+}
+
+namespace {
+// A ping request (the control object's method 3, no arguments) as raw bytes.
+std::vector<std::byte> ping_request() {
+  std::vector<std::byte> req(concur::detail::kRequestHeader);
+  const std::uint32_t object = concur::detail::kControl, method = concur::detail::kPing;
+  std::memcpy(req.data(), &object, 4);
+  std::memcpy(req.data() + 4, &method, 4);
+  concur::detail::codec::encode(std::tuple<>(), req);
+  return req;
+}
+// Writes a frame header claiming `length` bytes, then `sent` bytes of it, and stops.
+void start_frame(mp::Connection& c, std::uint32_t length, std::size_t sent) {
+  std::vector<unsigned char> bytes = {static_cast<unsigned char>(length >> 24),
+                                      static_cast<unsigned char>(length >> 16),
+                                      static_cast<unsigned char>(length >> 8),
+                                      static_cast<unsigned char>(length)};
+  bytes.resize(4 + sent, 0x11);
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = ::write(c.fileno(), bytes.data() + off, bytes.size() - off);
+    ASSERT_GT(n, 0);
+    off += static_cast<std::size_t>(n);
+  }
+}
+// Whether the server has closed c (EOF), waiting up to `within` for it.
+bool dropped_by_server(mp::Connection& c, std::chrono::seconds within) {
+  if (!c.poll(within)) return false;
+  try {
+    (void)c.recv_bytes();
+  } catch (const concur::EOFError&) {
+    return true;
+  } catch (const concur::OSError&) {
+    return true;  // reset
+  }
+  return false;
+}
+}  // namespace
+
+// Issue 12: "slow frames drop that connection". A client that sends the start of a request
+// and stalls is dropped once frame_timeout has passed; one that sends nothing between
+// requests is idle and is kept (Python keeps it) — also well past that bound; the honest
+// client is served all along.
+TEST(Manager, AStalledFrameIsDroppedAnIdleClientIsKept) {
+  mp::Manager m({.frame_timeout = 300ms});
+  auto v = m.Value<int>(0);
+  const std::string addr = m.address();
+  const std::string key = m.authkey();
+  mp::Connection idle = mp::Client(addr, {.authkey = key});
+  idle.send_bytes(ping_request());  // one complete request, then silence
+  EXPECT_EQ(idle.recv_bytes().at(0), std::byte{concur::detail::kReplyOk});
+  mp::Connection small = mp::Client(addr, {.authkey = key});
+  start_frame(small, 100, 10);  // a frame that fits the server's buffer, torn
+  mp::Connection big = mp::Client(addr, {.authkey = key});
+  start_frame(big, 1u << 20, 100 * 1024);  // a 1 MiB frame, 100 KiB of it
+  mp::Connection header_only = mp::Client(addr, {.authkey = key});
+  start_frame(header_only, 64, 0);
+  for (int i = 0; i < 50; ++i) v.set(v.value() + 1);  // served while they stall
+  EXPECT_TRUE(dropped_by_server(small, 30s));
+  EXPECT_TRUE(dropped_by_server(big, 30s));
+  EXPECT_TRUE(dropped_by_server(header_only, 30s));
+  EXPECT_EQ(v.value(), 50);
+  // The stalled ones are gone, so the bound has passed for the idle one too; wait as long
+  // again: it is still served.
+  std::this_thread::sleep_for(600ms);
+  EXPECT_FALSE(idle.poll());  // the server did not close it
+  idle.send_bytes(ping_request());
+  EXPECT_EQ(idle.recv_bytes().at(0), std::byte{concur::detail::kReplyOk});
+  EXPECT_THROW(mp::Manager({.frame_timeout = 0s}), concur::ValueError);
+}
+
+// Issue 12: "proxies usable from any process". A proxy sent through a Pipe to a process
+// forked before the manager existed (so it inherited nothing of it) connects there with
+// that process's authkey (Python's current_process().authkey, shared by forked children);
+// a process whose authkey is another gets AuthenticationError when it decodes the proxy.
+TEST(Manager, AProxySentThroughAPipeToAProcessThatDidNotInheritIt) {
+  auto [a, b] = mp::Pipe(true);
+  mp::Process user([&b] {
+    auto d = b.recv<mp::DictProxy<std::string, int>>();
+    d.set("child", d.at("parent") + 1);
+    auto l = b.recv<mp::ListProxy<int>>();
+    l.append(42);
+    b.send(1);
+  });
+  auto [c, e] = mp::Pipe(true);
+  mp::Process stranger([&e] {
+    mp::set_process_authkey("not the manager's key");
+    try {
+      (void)e.recv<mp::DictProxy<std::string, int>>();
+      e.send(std::string("decoded"));
+    } catch (const mp::AuthenticationError&) {
+      e.send(std::string("AuthenticationError"));
+    } catch (const std::exception& x) {
+      e.send(std::string(x.what()));
+    }
+  });
+  user.start();
+  stranger.start();
+  b.close();
+  e.close();
+
+  mp::Manager m;  // its key: this process's authkey, which both children have
+  EXPECT_EQ(m.authkey(), mp::process_authkey());
+  auto d = m.dict<std::string, int>({{"parent", 6}});
+  auto l = m.list<int>();
+  a.send(d);
+  a.send(l);
+  EXPECT_EQ(a.recv<int>(), 1);
+  EXPECT_EQ(d.at("child"), 7);
+  EXPECT_EQ(l.to_vector(), std::vector<int>{42});
+  c.send(d);
+  EXPECT_EQ(c.recv<std::string>(), "AuthenticationError");
+  user.join();
+  stranger.join();
+  EXPECT_EQ(user.exitcode(), 0);
+  EXPECT_EQ(stranger.exitcode(), 0);
+  // The children's references went with them.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (m.number_of_objects() != 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(m.number_of_objects(), 2u);
+  // Sent within this process: the same manager connection, a reference of its own.
+  {
+    auto [x, y] = mp::Pipe(true);
+    x.send(d);
+    auto back = y.recv<mp::DictProxy<std::string, int>>();
+    back.set("self", 1);
+    EXPECT_EQ(d.at("self"), 1);
+    EXPECT_EQ(m.number_of_objects(), 2u);
+  }
+  // An unbound proxy cannot be sent.
+  EXPECT_THROW(a.send(mp::DictProxy<std::string, int>()), concur::ValueError);
+}
+
+// Issue 12: referents' lifetime (Python's incref/decref). A manager-made object goes with
+// the last proxy of it in every process: 10k dicts made and dropped leave the server's
+// count at its baseline; a forked child's inherited proxies keep their objects after the
+// parent dropped its own; a child killed while holding proxies gives them back.
+TEST(Manager, ReferentsGoWithTheirLastProxy) {
+  mp::Manager m;
+  const std::size_t baseline = m.number_of_objects();
+  EXPECT_EQ(baseline, 0u);
+  for (int i = 0; i < 10000; ++i) {
+    auto d = m.dict<int, int>();
+    auto copy = d;  // copies share the reference
+    copy.set(i, i);
+  }
+  EXPECT_EQ(m.number_of_objects(), baseline);
+
+  // Inherited by a child: it takes its own references, so they outlive the parent's.
+  std::vector<mp::DictProxy<int, int>> held;
+  for (int i = 0; i < 100; ++i) held.push_back(m.dict<int, int>({{0, i}}));
+  EXPECT_EQ(m.number_of_objects(), baseline + 100);
+  auto [go, wait_go] = mp::Pipe(true);
+  // By reference: the child uses its copy of this process's vector (fork), so the parent's
+  // references are only those in `held` (a capture by value would keep them in `child`).
+  mp::Process child([&held, &wait_go]() {
+    long sum = 0;
+    for (const auto& d : held) sum += d.at(0);  // takes this process's references
+    wait_go.send(sum);
+    (void)wait_go.recv<int>();  // the parent has dropped its proxies by now
+    for (const auto& d : held) d.set(1, d.at(0));
+    wait_go.send(1);
+  });
+  child.start();
+  EXPECT_EQ(go.recv<long>(), 99 * 100 / 2);
+  held.clear();
+  EXPECT_EQ(m.number_of_objects(), baseline + 100);  // the child still holds them
+  go.send(1);
+  EXPECT_EQ(go.recv<int>(), 1);
+  child.join();
+  EXPECT_EQ(child.exitcode(), 0);
+  auto settles = [&m](std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (m.number_of_objects() != n && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    return m.number_of_objects();
+  };
+  EXPECT_EQ(settles(baseline), baseline);
+
+  // A child killed while it holds 50 objects it made: its connection closes, they go.
+  auto [ready, wait_ready] = mp::Pipe(true);
+  mp::Process doomed([&m, &wait_ready] {
+    std::vector<mp::DictProxy<int, int>> mine;
+    for (int i = 0; i < 50; ++i) mine.push_back(m.dict<int, int>());
+    wait_ready.send(1);
+    for (;;) ::pause();
+  });
+  doomed.start();
+  EXPECT_EQ(ready.recv<int>(), 1);
+  EXPECT_EQ(m.number_of_objects(), baseline + 50);
+  doomed.kill();
+  doomed.join();
+  EXPECT_EQ(settles(baseline), baseline);
 }

@@ -181,6 +181,13 @@ class Connection {
   std::optional<std::vector<std::byte>> recv_bytes_until(
       std::chrono::steady_clock::time_point deadline,
       std::optional<std::size_t> maxlength = std::nullopt);
+  // A server's read of the next request: waits for ever for a message to begin (a peer
+  // that sends nothing between messages is idle, not hostile), then at most `bound` from
+  // its first bytes for the rest — recv_bytes_until(now + bound) once something is here.
+  // When the peer is ready this costs the one read recv_bytes costs (no poll). nullopt and
+  // errors as recv_bytes_until (EOFError when the peer closed before a message began).
+  std::optional<std::vector<std::byte>> recv_bytes_started_within(
+      std::chrono::nanoseconds bound, std::optional<std::size_t> maxlength = std::nullopt);
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -20,7 +20,9 @@
 // run concurrently (they are). Every connection is authenticated first (HMAC-SHA256 in both
 // directions, detail/ in connection.hpp); a connection that fails it, sends a frame shorter
 // than a request header, a torn or oversized frame, or stalls in the handshake is dropped,
-// and the others keep being served. Errors raised by a method travel back as the same type
+// and the others keep being served; so is one that starts a request frame and does not
+// finish it within ManagerOptions::frame_timeout (an idle client, between requests, is kept
+// for ever). Errors raised by a method travel back as the same type
 // (detail/exception_transport.hpp) or RemoteError.
 //
 // start(): the server is a forked child (mp::Process, daemon): safe from a busy
@@ -37,18 +39,20 @@
 // parent's. A server that dies or shuts down makes every call throw promptly: EOFError for
 // a call in flight, OSError (ECONNREFUSED / ENOENT / EPIPE) for the next ones.
 //
-// Lifetime: objects made by a Manager live until the manager shuts down (there is no
-// cross-process reference counting of proxies, unlike Python). Nested mutation through a
-// proxy is lost, as in Python: at(i) returns a copy.
+// Lifetime: a manager-made object lives while some process holds a proxy of it (Python's
+// incref/decref, per process: see BaseProxy); BaseManager::number_of_objects() counts them.
+// Nested mutation through a proxy is lost, as in Python: at(i) returns a copy.
 //
 // Thread-safety: proxies may be copied and used from any thread and any forked process.
 // BaseManager's members must not race with each other (start/shutdown from two threads).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,12 +63,16 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "concur/detail/codec.hpp"
 #include "concur/detail/deadline.hpp"
 #include "concur/detail/exception_transport.hpp"
+#include "concur/detail/fork.hpp"
 #include "concur/detail/py_repr.hpp"
 #include "concur/errors.hpp"
 #include "concur/multiprocessing/connection.hpp"
@@ -80,10 +88,23 @@ namespace concur::multiprocessing {
 // address: "" = a private (abstract) Unix socket; "/path" = a Unix socket file (mode 0600,
 // removed at shutdown); "host:port" = TCP ("127.0.0.1:0" picks a free port).
 // authkey: "" = a random key, inherited by forked children (Python's process authkey).
+// frame_timeout: how long a client may take to finish sending a request once its first byte
+// has reached the server; past it that client is dropped. A client that sends nothing
+// between requests is idle and is kept for ever (as Python's server keeps it). 30 s lets a
+// 1 GiB frame through at 35 MB/s and frees a stalled client's thread and descriptor.
 struct ManagerOptions {
-  std::string address;
-  std::string authkey;
+  std::string address{};
+  std::string authkey{};
+  std::chrono::duration<double> frame_timeout = std::chrono::seconds(30);
 };
+
+// Python's current_process().authkey: the key a Manager uses when its options give none,
+// and the key a process presents for a proxy it received (through a Pipe, a Queue...) of a
+// manager it does not otherwise know. 32 random bytes made once per program, before its
+// first fork, so every forked child has its parent's key; set_process_authkey changes it
+// for this process (and the children forked after). Thread-safe.
+std::string process_authkey();
+void set_process_authkey(std::string key);
 
 }  // namespace concur::multiprocessing
 
@@ -95,7 +116,15 @@ inline constexpr std::uint8_t kReplyOk = 0;
 inline constexpr std::uint8_t kReplyError = 1;
 // Object 0 is the server itself; its methods, by id.
 inline constexpr std::uint32_t kControl = 0;
-enum ControlMethod : std::uint32_t { kLookup = 0, kCreate = 1, kShutdown = 2, kPing = 3 };
+enum ControlMethod : std::uint32_t {
+  kLookup = 0,
+  kCreate = 1,
+  kShutdown = 2,
+  kPing = 3,
+  kIncref = 4,           // (id): one more reference held by this connection
+  kDecref = 5,           // (id): one less; the object goes with its last reference
+  kNumberOfObjects = 6,  // () -> u64: manager-made objects alive
+};
 
 // One method of a served object: decodes its arguments (a codec message of the parameter
 // tuple) and appends its result's codec message to `out` (nothing for void).
@@ -172,14 +201,30 @@ inline std::chrono::nanoseconds ns(std::int64_t v) {
   return std::chrono::nanoseconds(v);
 }
 
+struct ProxyRef;
+
 // The client side of one manager, shared by every proxy made from it (in every thread and
 // every forked child). `connect` makes a new authenticated connection.
-class ClientCore {
+//
+// References: each process holds its references to manager-made objects on one connection
+// of its own (the "reference connection", made at its first create/incref, guarded by a
+// mutex), so the server drops them all when that connection closes — when the process
+// exits or is killed. A forked child gets a reference connection of its own (the inherited
+// descriptor is replaced by /dev/null in the child at fork, so the parent's connection
+// still closes when the parent dies).
+class ClientCore : public std::enable_shared_from_this<ClientCore> {
  public:
-  explicit ClientCore(std::function<multiprocessing::Connection()> connect);
+  explicit ClientCore(std::function<multiprocessing::Connection()> connect,
+                      std::string address = {});
   ~ClientCore();
   ClientCore(const ClientCore&) = delete;
   ClientCore& operator=(const ClientCore&) = delete;
+  // A core for `address`, registered so that proxies received for that address in this
+  // process share it (and its connections).
+  static std::shared_ptr<ClientCore> make(std::function<multiprocessing::Connection()> connect,
+                                          std::string address);
+  // The core this process has for `address`, or a new one that presents process_authkey().
+  static std::shared_ptr<ClientCore> for_address(const std::string& address);
 
   // Sends `request` on this thread's connection (made on first use, and again in a forked
   // child) and returns the whole reply after checking it: a remote error is rethrown as
@@ -191,21 +236,89 @@ class ClientCore {
 
   template <class R, class... A>
   R call(std::uint32_t object, std::uint32_t method, const A&... args) {
-    Bytes req(kRequestHeader);
-    std::memcpy(req.data(), &object, 4);
-    std::memcpy(req.data() + 4, &method, 4);
-    codec::encode(std::tuple<std::decay_t<A>...>(args...), req);
+    Bytes req = request(object, method, args...);
     Bytes reply = roundtrip(req);
     if constexpr (!std::is_void_v<R>) {
       return codec::decode<R>(std::span<const std::byte>(reply).subspan(1));
     }
   }
+  // The same on this process's reference connection.
+  template <class R, class... A>
+  R ref_call(std::uint32_t object, std::uint32_t method, const A&... args) {
+    Bytes req = request(object, method, args...);
+    Bytes reply = ref_roundtrip(req, nullptr);
+    if constexpr (!std::is_void_v<R>) {
+      return codec::decode<R>(std::span<const std::byte>(reply).subspan(1));
+    }
+  }
+
+  // A new manager-made object; this process holds its one reference.
+  std::shared_ptr<ProxyRef> create(const std::string& kind, const Bytes& init);
+  // Takes this process's reference to r's object if it has none yet (a proxy inherited by
+  // fork, or received). Errors of the round trip propagate (ValueError: the object is gone).
+  void adopt(ProxyRef& r);
+  // Gives up this process's reference of r (if it holds it). Never throws.
+  void release(ProxyRef& r) noexcept;
+  // After shutdown(): references are no longer given back (the server is gone).
+  void mark_shut() noexcept;
+  const std::string& address() const noexcept { return address_; }
 
  private:
+  template <class... A>
+  static Bytes request(std::uint32_t object, std::uint32_t method, const A&... args) {
+    Bytes req(kRequestHeader);
+    std::memcpy(req.data(), &object, 4);
+    std::memcpy(req.data() + 4, &method, 4);
+    codec::encode(std::tuple<std::decay_t<A>...>(args...), req);
+    return req;
+  }
+  // Under ref_mu_: the reference connection of this process (made if needed); *gen, if
+  // given, receives its generation.
+  Bytes ref_roundtrip(std::span<const std::byte> request, std::uint64_t* gen);
+  multiprocessing::Connection& ref_connection();  // requires ref_mu_
   multiprocessing::Connection& connection();
   std::function<multiprocessing::Connection()> connect_;
   std::uint64_t id_;
+  std::string address_;
+  std::mutex ref_mu_;
+  multiprocessing::Connection ref_conn_;  // guarded by ref_mu_
+  pid_t ref_pid_ = 0;                     // the process ref_conn_ belongs to
+  std::uint64_t ref_gen_ = 0;             // bumped at each new reference connection
+  bool shut_ = false;
+
+ public:
+  // For the fork handler: the reference connection's descriptor (-1: none).
+  std::atomic<int> ref_fd_{-1};
 };
+
+// A proxy's hold on one object: shared by the copies of a proxy in one process. Its last
+// copy in the process that holds the reference gives it back (one round trip).
+struct ProxyRef {
+  std::shared_ptr<ClientCore> core;
+  std::uint32_t id = 0;
+  bool counted = false;            // manager-made (registered objects live for ever)
+  std::atomic<pid_t> holder{0};    // the process whose reference connection holds it
+  std::uint64_t gen = 0;           // which reference connection of that process
+  ProxyRef(std::shared_ptr<ClientCore> c, std::uint32_t i, bool cnt)
+      : core(std::move(c)), id(i), counted(cnt) {}
+  ProxyRef(const ProxyRef&) = delete;
+  ProxyRef& operator=(const ProxyRef&) = delete;
+  ~ProxyRef() {
+    if (counted) core->release(*this);
+  }
+  // The caller's process holds a reference (taking one if it is a forked child or a
+  // receiver that has none yet).
+  void ensure_held() {
+    if (counted && holder.load(std::memory_order_acquire) != concur::detail::this_process_pid())
+      core->adopt(*this);
+  }
+};
+// What connects to the manager at `address` and authenticates with `key` (a client's
+// handshake is bounded: 10 s).
+std::function<multiprocessing::Connection()> manager_connector(std::string address,
+                                                               std::string key);
+// A proxy received through the codec: its core in this process, its reference taken.
+std::shared_ptr<ProxyRef> rebuild_proxy(const std::string& address, std::uint32_t id, bool counted);
 
 // What the server answers to a lookup of a registered name.
 struct LookupReply {
@@ -233,10 +346,19 @@ class ServerCore {
   // on_shutdown runs, after the reply went out). If `authkey` is not empty the HMAC
   // handshake runs first, bounded by handshake_timeout. Never throws.
   void serve_connection(multiprocessing::Connection conn, const std::string& authkey) noexcept;
+  // The references one connection holds (dropped when it closes).
+  struct Session {
+    std::unordered_map<std::uint32_t, std::uint64_t> refs;
+  };
   // Answers one request of at least kRequestHeader bytes: appends the reply.
-  void dispatch(std::span<const std::byte> request, Bytes& reply, bool& shutdown);
+  void dispatch(std::span<const std::byte> request, Bytes& reply, bool& shutdown,
+                Session& session);
+  // Manager-made objects alive (Python's _number_of_objects()).
+  std::size_t number_of_objects() const;
   std::function<void()> on_shutdown;
   std::chrono::milliseconds handshake_timeout{5000};
+  // How long a request frame may take once its first byte is here (ManagerOptions).
+  std::chrono::duration<double> frame_timeout{30.0};
 
  private:
   struct State;
@@ -279,25 +401,58 @@ MethodList<std::decay_t<X>...> methods(X&&... x) {
 
 // ---- proxies ----
 
-// What every proxy holds: the manager's client core and the object id. Copyable (copies
-// share the manager connection of each thread); a default-constructed proxy is unbound
-// (every call throws ValueError).
+// What every proxy holds: its reference to one object of a manager (shared by its copies in
+// a process). Copyable: copies share the reference and the manager connection of each
+// thread. A default-constructed proxy is unbound (every call throws ValueError).
+//
+// Lifetime (Python's incref/decref): a manager-made object lives while some process holds a
+// proxy of it. Each process holds at most one reference per object, however many copies it
+// has; the last copy in that process gives it back. A forked child takes its own reference
+// at its first call through an inherited proxy; a process that receives a proxy (through a
+// Pipe or Queue: proxies are sendable) takes one when it decodes it. Until then the
+// sender's or parent's reference keeps the object, so keep a proxy until the other side
+// has used it (as in Python). A process that dies gives its references back with its
+// connection. Objects registered by name are never freed.
+//
+// Sending a proxy sends the manager's address and the object's id — never a key: the
+// receiver connects with the key of the manager it already has for that address (its own
+// or inherited), else with its process_authkey(), as Python's RebuildProxy does with
+// current_process().authkey. A wrong key is AuthenticationError from recv().
 class BaseProxy {
  public:
   BaseProxy() = default;
+  explicit BaseProxy(std::shared_ptr<detail::ProxyRef> ref) : ref_(std::move(ref)) {}
   BaseProxy(std::shared_ptr<detail::ClientCore> core, const detail::LookupReply& r)
-      : core_(std::move(core)), id_(r.id) {}
-  std::uint32_t id() const noexcept { return id_; }
-  bool bound() const noexcept { return core_ != nullptr; }
+      : ref_(std::make_shared<detail::ProxyRef>(std::move(core), r.id, false)) {}
+  std::uint32_t id() const noexcept { return ref_ ? ref_->id : 0; }
+  bool bound() const noexcept { return ref_ != nullptr; }
+
+  // The codec's form (address, id, whether counted). ValueError for an unbound proxy or one
+  // of a manager without an address.
+  template <class Ar>
+  void save(Ar& ar) const {
+    if (!ref_) throw ValueError("an unbound proxy cannot be sent");
+    if (ref_->core->address().empty())
+      throw ValueError("a proxy of a manager without an address cannot be sent");
+    ar(ref_->core->address(), ref_->id, ref_->counted);
+  }
+  template <class Ar>
+  void load(Ar& ar) {
+    std::string address;
+    std::uint32_t id = 0;
+    bool counted = false;
+    ar(address, id, counted);
+    ref_ = detail::rebuild_proxy(address, id, counted);
+  }
 
  protected:
   template <class R, class... A>
   R invoke(std::uint32_t method, const A&... args) const {
-    if (!core_) throw ValueError("proxy is not bound to a manager");
-    return core_->template call<R>(id_, method, args...);
+    if (!ref_) throw ValueError("proxy is not bound to a manager");
+    ref_->ensure_held();
+    return ref_->core->template call<R>(ref_->id, method, args...);
   }
-  std::shared_ptr<detail::ClientCore> core_;
-  std::uint32_t id_ = 0;
+  std::shared_ptr<detail::ProxyRef> ref_;
 };
 
 // Python's ValueProxy: value() / get(), set(v). Nested mutation is lost (value() is a copy).
@@ -824,6 +979,18 @@ class Proxy : public BaseProxy {
   Proxy(std::shared_ptr<detail::ClientCore> core, const detail::LookupReply& r)
       : BaseProxy(std::move(core), r),
         names_(std::make_shared<const std::vector<std::string>>(r.names)) {}
+  template <class Ar>
+  void save(Ar& ar) const {
+    BaseProxy::save(ar);
+    ar(*names_);
+  }
+  template <class Ar>
+  void load(Ar& ar) {
+    BaseProxy::load(ar);
+    std::vector<std::string> names;
+    ar(names);
+    names_ = std::make_shared<const std::vector<std::string>>(std::move(names));
+  }
   template <class R, class... A>
   R call(std::string_view method, const A&... args) const {
     if (names_) {
@@ -990,6 +1157,9 @@ class BaseManager {
       throw TypeError("'" + name + "' is served as " + r.kind + ", not " + detail::kind_of<P>());
     return P(client(), r);
   }
+  // Python's _number_of_objects(): how many manager-made objects the server holds (each
+  // lives while a process holds a proxy of it). ProcessError if not started/connected.
+  std::size_t number_of_objects();
   // The bound address (the port filled in for "host:0"). Empty before start/serve/connect.
   std::string address() const;
   const std::string& authkey() const noexcept;
@@ -1008,17 +1178,13 @@ class BaseManager {
     (void)detail::factory_registered<P>;
     detail::Bytes b;
     detail::codec::encode(init, b);
-    detail::LookupReply r;
-    r.id = create_raw(detail::kind_of<P>(), b);
-    r.kind = detail::kind_of<P>();
-    return P(client(), r);
+    return P(client()->create(detail::kind_of<P>(), b));
   }
   std::shared_ptr<detail::ClientCore> client() const;
 
  private:
   void add_object(std::string name, std::shared_ptr<detail::ServedObject> obj);
   detail::LookupReply lookup(const std::string& name);
-  std::uint32_t create_raw(const std::string& kind, const detail::Bytes& init);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
