@@ -10,8 +10,10 @@
 // bytes/s = payload bytes per second. BM_kill_trial_* runs boost_mq.cpp's kill trial on both
 // queues: a child hammers the queue (try_put, else try_get) and is SIGKILLed after 1-21 ms;
 // a survivor must then drain it and put one message within 1 s — "wedged" counts the trials
-// where it could not.
+// where it could not. A trailing /1 in a case's name: producer and consumer pinned to
+// different CPUs (see pin_to); /0: placed by the scheduler.
 #include <benchmark/benchmark.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -73,6 +75,27 @@ void report_cpu(benchmark::State& state, std::uint64_t msgs) {
   g_cpu = 0;
 }
 
+// Pinning (the cases with a trailing /1): producer k runs on CPU (1 + k) mod ncpu and
+// consumer k on CPU k mod ncpu, so on 2 CPUs a 1 -> 1 pair always sits on two different
+// CPUs; unpinned (/0) the scheduler places them, and on a loaded 2-CPU machine it often
+// puts both on one CPU for a while, which is most of the run-to-run spread.
+bool g_pin = false;
+void pin_to(int cpu) {
+  if (!g_pin) return;
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<int>(cpu % (n > 0 ? n : 1)), &set);
+  (void)::sched_setaffinity(0, sizeof set, &set);
+}
+void unpin() {
+  if (!g_pin) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &set);
+  (void)::sched_setaffinity(0, sizeof set, &set);
+}
+
 // Forks `producers` children running produce(k) and `consumers - 1` children running
 // consume(k); this process is consumer 0. Returns the seconds from "go" until every child
 // has ended and consumer 0 has returned.
@@ -83,6 +106,7 @@ double run_procs(int producers, int consumers, P produce, C consume) {
   std::vector<pid_t> kids;
   for (int k = 0; k < producers; ++k)
     if (const pid_t pid = ::fork(); pid == 0) {
+      pin_to(1 + k);
       wait_go();
       produce(k);
       ::_exit(0);
@@ -91,12 +115,14 @@ double run_procs(int producers, int consumers, P produce, C consume) {
     }
   for (int k = 1; k < consumers; ++k)
     if (const pid_t pid = ::fork(); pid == 0) {
+      pin_to(k);
       wait_go();
       consume(k);
       ::_exit(0);
     } else {
       kids.push_back(pid);
     }
+  pin_to(0);
   ::usleep(20000);
   const double c0 = cpu_seconds();
   const auto t0 = Clock::now();
@@ -104,6 +130,7 @@ double run_procs(int producers, int consumers, P produce, C consume) {
   consume(0);
   for (pid_t k : kids) ::waitpid(k, nullptr, 0);
   const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  unpin();
   g_cpu += cpu_seconds() - c0;
   return dt;
 }
@@ -119,6 +146,7 @@ template <std::size_t Bytes>
 void BM_concur_Queue(benchmark::State& state) {
   const auto producers = static_cast<int>(state.range(0));
   const auto consumers = static_cast<int>(state.range(1));
+  g_pin = state.range(2) != 0;
   const std::uint64_t n = Bytes == 8 ? 2000000 : 300000;
   const std::uint64_t per = n / static_cast<std::uint64_t>(producers);
   using T = std::conditional_t<Bytes == 8, std::uint64_t, Blob<Bytes>>;
@@ -165,11 +193,16 @@ void BM_concur_Queue(benchmark::State& state) {
   report_cpu(state, state.iterations() * per * static_cast<std::uint64_t>(producers));
 }
 BENCHMARK(BM_concur_Queue<8>)
-    ->Args({1, 1})
-    ->Args({4, 4})
+    ->Args({1, 1, 0})
+    ->Args({1, 1, 1})
+    ->Args({4, 4, 0})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_concur_Queue<4096>)->Args({1, 1})->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_concur_Queue<4096>)
+    ->Args({1, 1, 0})
+    ->Args({1, 1, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ---- Boost.Interprocess message_queue ------------------------------------------------------
 
@@ -177,6 +210,7 @@ template <std::size_t Bytes>
 void BM_boost_message_queue(benchmark::State& state) {
   const std::uint64_t n = Bytes == 8 ? 2000000 : 300000;
   const char* name = "concur_bench_boost_mq";
+  g_pin = state.range(0) != 0;
   for (auto _ : state) {
     bip::message_queue::remove(name);
     bip::message_queue mq(bip::create_only, name, 1024, Bytes);
@@ -211,8 +245,16 @@ void BM_boost_message_queue(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * Bytes));
   report_cpu(state, state.iterations() * n);
 }
-BENCHMARK(BM_boost_message_queue<8>)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_boost_message_queue<4096>)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_boost_message_queue<8>)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_boost_message_queue<4096>)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ---- one process, one thread: the instruction cost of a put + get ------------------------
 // No peer, no cross-core transfer, no scheduling: what each queue's own code costs per
@@ -257,6 +299,7 @@ BENCHMARK(BM_boost_message_queue_one_process_8);
 template <std::size_t Slot, std::size_t Cap>
 void BM_limit_spsc_ring(benchmark::State& state) {
   const std::uint64_t n = Slot == 8 ? 2000000 : 300000;
+  g_pin = state.range(0) != 0;
   struct Hdr {
     alignas(64) std::atomic<std::uint64_t> head;
     alignas(64) std::atomic<std::uint64_t> tail;
@@ -304,12 +347,21 @@ void BM_limit_spsc_ring(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * Slot));
   report_cpu(state, state.iterations() * n);
 }
-BENCHMARK(BM_limit_spsc_ring<8, 65536>)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_limit_spsc_ring<4096, 1024>)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_limit_spsc_ring<8, 65536>)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_limit_spsc_ring<4096, 1024>)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ---- 64 MiB through a default queue, against a plain memcpy --------------------------------
 
 void BM_concur_Queue_64MiB(benchmark::State& state) {
+  g_pin = false;
   constexpr std::size_t kBig = std::size_t{64} << 20;
   constexpr int kMsgs = 4;
   mp::Queue<std::string> q;

@@ -152,15 +152,35 @@ bool ShmRing::wait_items(const Clock::time_point* dl) noexcept {
   return in_time;
 }
 
+bool ShmRing::space_for(std::uint32_t rec, std::uint32_t slack) const noexcept {
+  const std::uint64_t hw = h_->head.load(std::memory_order_seq_cst);  // a hint only
+  const std::uint32_t idx = static_cast<std::uint32_t>(hw) & mask_;
+  const std::uint32_t need = rec <= capacity_ - idx ? rec : capacity_ - idx + rec;
+  return fits(hw, h_->tail.load(std::memory_order_seq_cst), need + slack);
+}
+
+bool ShmRing::spin_for_space(std::uint32_t rec) const noexcept {
+  // With no maxsize, wait for a sixteenth of the ring beyond the record (rec + slack never
+  // exceeds the ring: rec <= a quarter of it).
+  const std::uint32_t slack = maxsize_ == 0 ? capacity_ / 16 : 0;
+  const std::uint64_t t0 = h_->tail.load(std::memory_order_relaxed);
+  int spent = 0;
+  for (int gap = 1; spent < kSpinPoll; gap = gap < 64 ? gap * 2 : 64) {
+    if (space_for(rec, slack)) return true;
+    // No get has finished in the first ~kSpinIdle pauses: no consumer is running right now
+    // (or it shares our CPU, where polling only delays it), so sleep at once.
+    if (spent >= kSpinIdle && h_->tail.load(std::memory_order_relaxed) == t0) return false;
+    for (int i = 0; i < gap; ++i) cpu_relax();
+    spent += gap;
+  }
+  return false;
+}
+
 bool ShmRing::wait_space(const Clock::time_point* dl, std::uint32_t rec) noexcept {
   Header& h = *h_;
   h.plock.unlock();
-  const bool in_time = sleep_on(h.space_wait, dl, [this, rec] {
-    const std::uint64_t hw = h_->head.load(std::memory_order_seq_cst);  // a hint only
-    const std::uint32_t idx = static_cast<std::uint32_t>(hw) & mask_;
-    const std::uint32_t need = rec <= capacity_ - idx ? rec : capacity_ - idx + rec;
-    return fits(hw, h_->tail.load(std::memory_order_seq_cst), need);
-  });
+  const bool in_time =
+      spin_for_space(rec) || sleep_on(h.space_wait, dl, [this, rec] { return space_for(rec, 0); });
   relock(h.plock);
   return in_time;
 }
@@ -251,8 +271,7 @@ bool ShmRing::get_big(ByteReader read, std::uint64_t tw, std::uint32_t pos, std:
   }
   h.big_state.store(0, std::memory_order_seq_cst);  // commit: the message is taken
   retire(tw, end);
-  h.lock.unlock();
-  notify(h.space_wait);
+  unlock_and_notify(h.lock, h.space_wait);
   notify(h.big_wait);
   // Give the pages back unless a producer is about to fill the area again (it holds
   // big_lock while it waits for and writes the area, so holding it we cannot race it).

@@ -6,13 +6,17 @@
 //  (b) a holder that ENDS normally (thread return, concur child's normal exit) keeps the
 //      lock held — Python's hand-off: acquire(100ms) elsewhere fails, release works; only a
 //      death hands it over with owner_died();
-//  the kernel walk limit (ROBUST_LIST_LIMIT = 2048 entries per dying thread).
+//  the kernel walk limit (ROBUST_LIST_LIMIT = 2048 entries per dying thread);
+//  (c) a brief hold (try_lock_brief: announced in list_op_pending, not listed) is handed
+//      over like a listed one when its holder is SIGKILLed, also beside listed holds, and
+//      leaves the pending slot clear after its unlock.
 // Every fork here happens from a single-threaded test process (each case runs in its own
 // process under CTest).
 #include "concur/detail/robust_lock.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include "concur/detail/arena.hpp"
+#include "concur/detail/deadline.hpp"
 #include "concur/multiprocessing/process.hpp"
 #include "concur/multiprocessing/synchronize.hpp"
 #include "../multiprocessing/fork_util.hpp"
@@ -230,6 +235,105 @@ TEST(RobustList, WalkLimitRecoversTheNewest2048) {
   }
   EXPECT_EQ(recovered, 2048);
   EXPECT_EQ(first_recovered, kLocks - 2048);
+}
+
+// (c) Brief holds. Two RobustLocks and a flag in a MAP_SHARED page, as the queue's ring has.
+struct BriefShared {
+  concur::detail::RobustLock a;  // taken as a brief hold
+  concur::detail::RobustLock b;  // taken the ordinary (listed) way
+  std::atomic<int> ready{0};
+};
+BriefShared* map_brief() {
+  void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  EXPECT_NE(p, MAP_FAILED);
+  return ::new (p) BriefShared;
+}
+void wait_flag(const std::atomic<int>& f) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (f.load() == 0 && std::chrono::steady_clock::now() < until) ::usleep(100);
+}
+
+TEST(RobustList, BriefHoldOfAKilledHolderIsHandedOver) {
+  BriefShared* s = map_brief();
+  const pid_t child = fork_child([&] {
+    s->b.lock();  // a listed hold too: the kernel must walk the list AND the pending slot
+    if (!s->a.try_lock_brief()) return 3;
+    s->ready.store(1);
+    for (;;) ::pause();
+    return 0;
+  });
+  wait_flag(s->ready);
+  ASSERT_EQ(s->ready.load(), 1);
+  EXPECT_FALSE(s->a.try_lock());  // really held, by the child
+  ::kill(child, SIGKILL);
+  EXPECT_EQ(wait_exit(child), -SIGKILL);
+  ASSERT_TRUE(s->a.lock_until(concur::detail::deadline_after(10s)));
+  EXPECT_TRUE(s->a.owner_died());
+  s->a.consistent();
+  EXPECT_TRUE(s->a.unlock());
+  ASSERT_TRUE(s->b.lock_until(concur::detail::deadline_after(10s)));
+  EXPECT_TRUE(s->b.owner_died());
+  s->b.consistent();
+  EXPECT_TRUE(s->b.unlock());
+  ::munmap(s, 4096);
+}
+
+TEST(RobustList, BriefHoldFallsBackAndLeavesThePendingSlotClear) {
+  BriefShared* s = map_brief();
+  auto& t = concur::detail::robust_thread();
+  ASSERT_NE(t.head, nullptr) << "this glibc has no robust list we can use";
+  ASSERT_TRUE(s->a.try_lock_brief());
+  EXPECT_EQ(t.head[2], static_cast<void*>(reinterpret_cast<char*>(&s->a) + 32));
+  EXPECT_FALSE(s->b.try_lock_brief());  // a pending op of ours already: not nested
+  EXPECT_FALSE(s->a.try_lock_brief());  // held
+  EXPECT_TRUE(s->a.unlock());
+  EXPECT_EQ(t.head[2], nullptr);
+  EXPECT_FALSE(s->a.locked());
+  ASSERT_TRUE(s->b.try_lock());          // listed
+  EXPECT_EQ(t.head[2], nullptr);         // a listed hold leaves the slot clear
+  ASSERT_TRUE(s->a.try_lock_brief());    // so a brief hold beside it is possible
+  EXPECT_TRUE(s->a.unlock());
+  EXPECT_EQ(t.head[2], nullptr);
+  EXPECT_TRUE(s->b.unlock());
+  ::munmap(s, 4096);
+}
+
+// Seeded kill points in a holder that loops brief holds (falling back to a listed lock when
+// the brief try fails): the survivor always gets the lock, with owner_died() when the kill
+// landed inside a hold.
+TEST(RobustList, SeededKillsOfABriefHolderAlwaysRecover) {
+  BriefShared* s = map_brief();
+  std::mt19937 rng(10);
+  int died = 0;
+  for (int round = 0; round < 40; ++round) {
+    s->ready.store(0);
+    const pid_t child = fork_child([&] {
+      s->ready.store(1);
+      for (std::uint64_t i = 0;; ++i) {
+        if (!s->a.try_lock_brief()) s->a.lock();
+        if (i % 7 == 0) {  // now and then a listed hold of b between brief holds of a
+          s->a.unlock();
+          s->b.lock();
+          s->b.unlock();
+          continue;
+        }
+        s->a.unlock();
+      }
+      return 0;
+    });
+    wait_flag(s->ready);
+    ::usleep(static_cast<useconds_t>(rng() % 3000));
+    ::kill(child, SIGKILL);
+    EXPECT_EQ(wait_exit(child), -SIGKILL);
+    for (auto* l : {&s->a, &s->b}) {
+      ASSERT_TRUE(l->lock_until(concur::detail::deadline_after(10s))) << "round " << round;
+      if (l->owner_died()) ++died;
+      l->consistent();
+      EXPECT_TRUE(l->unlock());
+    }
+  }
+  GTEST_LOG_(INFO) << died << " of 40 kills hit a holder";
+  ::munmap(s, 4096);
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
 // SIGALRM and fails the round); no message may arrive torn or twice; every message whose
 // put returned must arrive exactly once — except at most one taken by a killed consumer
 // whose get had committed; at most one message of a killed producer whose put had not
-// returned may arrive (whole). No fd and no /dev/shm entry may be left behind.
+// returned may arrive (whole). No fd and no /dev/shm entry may be left behind. Every other
+// put and get takes its side's lock as a brief hold (plain = true: RobustLock's pending-slot
+// hold), the others as listed holds, so kills land inside both kinds.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -123,7 +125,7 @@ int produce(ShmRing& q, Log& log, int p, const Round& r, bool victim) {
           }
           fill(d, id, n, n);
         },
-        true, nullptr);
+        true, nullptr, /*plain=*/id % 2 == 0);  // both lock paths: brief and listed holds
     if (die && r.where == Where::AfterOp) ::raise(SIGKILL);  // put done, not logged
     log.put_done[id].store(1);
   }
@@ -141,7 +143,7 @@ int consume(ShmRing& q, Log& log, int c, const Round& r, bool victim) {
           ok = intact(m) || (m.size() == 4);
           std::memcpy(&id, m.data(), 4);
         },
-        true, nullptr);
+        true, nullptr, /*plain=*/i % 2 == 0);
     if (id == kStop) return 0;
     if (die && r.where == Where::AfterOp) ::raise(SIGKILL);  // get done, not logged
     if (!ok || id >= kProducers * kPer) {

@@ -26,7 +26,8 @@
 // cores only when the ring is (nearly) full or empty.
 //
 // Waiting: a waiter registers in a packed word (generation << 16 | sleepers) and sleeps on
-// it; a committer checks that word after its commit (both are seq_cst, so either the
+// it; a committer checks that word after its commit (the registration is a seq_cst RMW and
+// the committer has a full fence between its commit store and the check, so either the
 // committer sees the sleeper or the sleeper's re-check sees the commit) and, only if
 // somebody sleeps, bumps the generation, zeroes the count and wakes them all. The fast path
 // therefore makes no system call and writes no shared word but its own side's.
@@ -51,11 +52,15 @@
 //    next commit's wake-up zeroes it (one spare FUTEX_WAKE).
 //
 // Speed: a put is an uncontended (for one producer) robust lock, a memcpy into the ring, one
-// store and a load of the waiter word; a get the same in reverse. Neither reads the other
-// side's commit word while its cached copy still shows messages (room): reading `head` on
-// every get, even only as a hint, made 1->1 3.7x slower (docs/benchmarks.md). A
-// blocking get on an empty ring polls the count with backoff (kSpinPoll pauses) before it
-// sleeps.
+// release store and a load of the waiter word; a get the same in reverse. Two locked
+// instructions per side (the lock's and the unlock's compare-exchange; the second is also
+// the commit's StoreLoad fence, see unlock_and_notify), and for a plain copy (a raw type,
+// or bytes) the lock is a brief hold, with no robust-list work (RobustLock::try_lock_brief).
+// Neither reads the other side's commit word while its cached copy still shows messages
+// (room): reading `head` on every get, even only as a hint, made 1->1 3.7x slower
+// (docs/benchmarks.md). A blocking get on an empty ring polls the count with backoff
+// (kSpinPoll pauses) before it sleeps; a blocking put on a full ring polls too
+// (spin_for_space).
 //
 // Thread-safety: every member may be called from any thread of any process that has the
 // mapping. Memory ordering: a put happens-before the get that returns its message.
@@ -103,6 +108,11 @@ inline constexpr std::chrono::milliseconds kPollSlice{100};
 // `pause` rounds a blocking get (put) spends polling before it sleeps, with backoff as in
 // queue.hpp: ~10-40 us, about the 12-16 us a futex sleep/wake round trip costs here.
 inline constexpr int kSpinPoll = 1000;
+// A put polling a full ring gives up after this many pauses (~1-3 us) if no get finished
+// meanwhile: a consumer on another CPU retires a record every 20-40 ns, so a tail that did
+// not move means the consumer is not running, or shares the producer's CPU (polling there
+// only steals its time: 4 KiB messages cost 1.7x the CPU per message with the full spin).
+inline constexpr int kSpinIdle = 127;
 
 class ShmRing {
  public:
@@ -151,8 +161,12 @@ class ShmRing {
   // the producers' lock held for inline messages). block = false: Unavailable at once if
   // full; else waits until *deadline (nullptr: forever). If write throws, nothing is
   // published. Throws ValueError if n > max_message().
+  // plain = true promises that write() is a plain copy that takes no robust lock (and
+  // calls no user code that might): the producers' lock is then taken as a brief hold
+  // (RobustLock::try_lock_brief), with the same death guarantees and no robust-list work.
   template <class W>
-  RingStatus put(std::size_t n, W&& write, bool block, const Clock::time_point* deadline) {
+  RingStatus put(std::size_t n, W&& write, bool block, const Clock::time_point* deadline,
+                 bool plain = false) {
     if (n > inline_max_) {
       auto& w = write;
       return put_big(n, ByteWriter::of(w), block, deadline);
@@ -160,7 +174,8 @@ class ShmRing {
     const auto rec = static_cast<std::uint32_t>(record_size(n));
     std::uint64_t hw;
     std::uint32_t idx, need;
-    if (!reserve_locked(rec, block, deadline, hw, idx, need)) return RingStatus::Unavailable;
+    if (!reserve_locked(rec, block, deadline, hw, idx, need, plain))
+      return RingStatus::Unavailable;
     try {
       write(ring_ + idx + kRecordHeader);
     } catch (...) {
@@ -168,28 +183,31 @@ class ShmRing {
       throw;
     }
     store_header(idx, static_cast<std::uint32_t>(n), kMsg);
-    h_->head.store(advance(hw, need), std::memory_order_seq_cst);  // commit
-    h_->plock.unlock();
-    notify(h_->items_wait);
+    h_->head.store(advance(hw, need), std::memory_order_release);  // commit
+    unlock_and_notify(h_->plock, h_->items_wait);
     return RingStatus::Ok;
   }
 
   // Takes the next message: read(span) sees its bytes (with the consumers' lock held) and
   // the message is retired only if read returns normally (if it throws, the message stays
   // queued and the exception propagates). Same block/deadline rules as put.
+  // plain = true: read() is a plain copy that takes no robust lock, as for put.
   template <class R>
-  RingStatus get(R&& read, bool block, const Clock::time_point* deadline) {
+  RingStatus get(R&& read, bool block, const Clock::time_point* deadline, bool plain = false) {
     // Poll before taking the lock only when the consumers' cache of head says empty: reading
     // head itself would pull the producers' line here on every get.
     if (block && !cached_ready() && count_hint() == 0) spin_while_empty();
-    if (!acquire(h_->lock, deadline)) return RingStatus::Unavailable;
+    if (!acquire(h_->lock, deadline, plain)) return RingStatus::Unavailable;
     bool timed_out = false, skipped = false;
     for (;;) {
       const std::uint64_t tw = h_->tail.load(std::memory_order_relaxed);
       if (!items_ready(tw)) {
         if (!block || timed_out) {
-          h_->lock.unlock();
-          if (skipped) notify(h_->space_wait);
+          if (skipped) {
+            unlock_and_notify(h_->lock, h_->space_wait);
+          } else {
+            h_->lock.unlock();
+          }
           return RingStatus::Unavailable;
         }
         timed_out = !wait_items(deadline);
@@ -213,14 +231,16 @@ class ShmRing {
       try {
         read(std::span<const std::byte>(ring_ + idx + kRecordHeader, len));
       } catch (...) {
-        h_->lock.unlock();
-        if (skipped) notify(h_->space_wait);
+        if (skipped) {
+          unlock_and_notify(h_->lock, h_->space_wait);
+        } else {
+          h_->lock.unlock();
+        }
         throw;
       }
       pos += static_cast<std::uint32_t>(record_size(len));
       retire(tw, pos);  // commit
-      h_->lock.unlock();
-      notify(h_->space_wait);
+      unlock_and_notify(h_->lock, h_->space_wait);
       return RingStatus::Ok;
     }
   }
@@ -272,7 +292,9 @@ class ShmRing {
 
  private:
   // Takes one side's lock (repairing after a dead holder); false if *deadline passed first.
-  bool acquire(RobustLock& l, const Clock::time_point* deadline) noexcept {
+  // brief: try a brief hold first (see put's `plain`).
+  bool acquire(RobustLock& l, const Clock::time_point* deadline, bool brief = false) noexcept {
+    if (brief && l.try_lock_brief()) return true;  // plainly free: no dead holder to repair
     if (!l.try_lock()) {
       if (deadline) {
         if (!l.lock_until(*deadline)) return false;
@@ -292,8 +314,9 @@ class ShmRing {
   // success (plock held) fills the head word, the index to write at and the bytes to
   // advance (rec, or PAD + rec; a PAD is already written).
   bool reserve_locked(std::uint32_t rec, bool block, const Clock::time_point* deadline,
-                      std::uint64_t& hw, std::uint32_t& idx, std::uint32_t& need) noexcept {
-    if (!acquire(h_->plock, deadline)) return false;
+                      std::uint64_t& hw, std::uint32_t& idx, std::uint32_t& need,
+                      bool brief = false) noexcept {
+    if (!acquire(h_->plock, deadline, brief)) return false;
     bool timed_out = false;
     while (!reserve(rec, hw, idx, need)) {
       if (!block || timed_out) {
@@ -344,8 +367,25 @@ class ShmRing {
            (h_->tail.load(std::memory_order_relaxed) >> 32);
   }
   // The consumers' commit: the record at tw ends at position `end`.
+  // A release store: the StoreLoad order against the waiter check comes from the unlock
+  // that follows it (unlock_and_notify).
   void retire(std::uint64_t tw, std::uint32_t end) noexcept {
-    h_->tail.store(advance(tw, end - static_cast<std::uint32_t>(tw)), std::memory_order_seq_cst);
+    h_->tail.store(advance(tw, end - static_cast<std::uint32_t>(tw)), std::memory_order_release);
+  }
+  // Releases one side's lock after its commit store, then wakes the sleepers of wait word w,
+  // if any. The commit must be ordered before the load of w (StoreLoad, the other half of
+  // sleep_on's registration), and the unlock's compare-exchange already orders it on x86-64
+  // (a locked instruction is a full barrier there), so only the compiler is fenced, as
+  // Linux's smp_mb__after_atomic(); other targets get a real seq_cst fence. Before, the
+  // commit itself was a seq_cst store, an xchg: a third locked instruction per put and get.
+  void unlock_and_notify(RobustLock& l, std::atomic<std::uint32_t>& w) noexcept {
+    l.unlock();
+#if defined(__x86_64__) || defined(__i386__)
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+    notify(w);
   }
 
   void store_header(std::uint32_t idx, std::uint32_t len, std::uint32_t kind) noexcept {
@@ -367,6 +407,15 @@ class ShmRing {
 
   static void notify_slow(std::atomic<std::uint32_t>& w, std::uint32_t v) noexcept;
   void spin_while_empty() const noexcept;
+  // Whether a record of rec bytes (and slack more) would fit now (a hint, without plock).
+  bool space_for(std::uint32_t rec, std::uint32_t slack) const noexcept;
+  // A put that found the ring full polls (with backoff, kSpinPoll pauses) before it sleeps,
+  // and while polling waits for a sixteenth of the ring to be free, not for one record: a
+  // producer faster than its consumer otherwise sleeps and is woken (two system calls) every
+  // few puts, and re-reads tail, pulling the consumers' line, on every put. With one record
+  // as the goal and no polling, a 1 -> 1 run of 8-byte messages fell to 9.5 M msgs/s at
+  // 190 CPU ns/msg once the producer was the faster side (docs/benchmarks.md).
+  bool spin_for_space(std::uint32_t rec) const noexcept;
   bool wait_items(const Clock::time_point* deadline) noexcept;
   bool wait_space(const Clock::time_point* deadline, std::uint32_t rec) noexcept;
   RingStatus put_big(std::size_t n, ByteWriter write, bool block,

@@ -160,7 +160,7 @@ class MpQueueBase {
             bad = std::current_exception();
           }
         },
-        block, dl);
+        block, dl, /*plain=*/true);  // a memcpy and the codec's own checks: no robust lock
     if (bad) std::rethrow_exception(bad);
     return st == RingStatus::Ok;
   }
@@ -192,8 +192,11 @@ class MpQueueBase {
     check_open();
     namespace codec = concur::detail::codec;
     const std::size_t n = codec::encoded_size(v);
+    // A raw T is one memcpy into the slot; other types run their serialize() code, which
+    // may do anything (even take a Lock), so only a raw T takes the lock as a brief hold.
     return s_->ring.put(
-               n, [&v](std::byte* dst) { codec::encode_to(v, dst); }, block, dl) == RingStatus::Ok;
+               n, [&v](std::byte* dst) { codec::encode_to(v, dst); }, block, dl,
+               /*plain=*/codec::is_raw_v<T>) == RingStatus::Ok;
   }
 
   // Takes the next message into out; false if none came in time. A message that fails to
@@ -222,12 +225,12 @@ class MpQueueBase {
                [m](std::byte* dst) {
                  if (!m.empty()) std::memcpy(dst, m.data(), m.size());
                },
-               block, dl) == RingStatus::Ok;
+               block, dl, /*plain=*/true) == RingStatus::Ok;
   }
   bool do_get_bytes(std::vector<std::byte>& out, bool block, const Clock::time_point* dl) {
     check_open();
     return s_->ring.get([&out](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); },
-                        block, dl) == RingStatus::Ok;
+                        block, dl, /*plain=*/true) == RingStatus::Ok;
   }
 
   void check_open() const {
