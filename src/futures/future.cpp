@@ -279,9 +279,7 @@ bool StateBase::wait(const Clock::time_point* deadline) {
   }
   budget = seen ? std::min(budget * 2, kFutureSpin) : std::max(budget / 2, 8);
   if (seen) return true;
-  help_wait(deadline);
-  if (done()) return true;
-  if (deadline && Clock::now() >= *deadline) return false;
+  if (deadline && Clock::now() >= *deadline) return done();
   BlockedInWait blocked;  // a pool worker: its pool may start a compensating worker
   std::uint32_t s = state_.load(std::memory_order_acquire);
   for (;;) {

@@ -7,24 +7,20 @@
 //          message; not ok: the codec message of the exception's ExceptionInfo)
 //   stop   (tag kTagStop,   root -> worker): empty; the worker leaves its serve loop
 //   gone   (tag kTagGone,   worker -> root): empty; the worker's process is exiting
-// On rank 0 every MPI call of an executor is made under its progress lock (by the
-// communication thread, a submitter or a waiter: see Engine), so MPI's SERIALIZED level
-// suffices; a worker calls MPI only from the thread that serves.
+// Only rank 0's communication thread calls MPI on rank 0 while an executor runs (MPI's
+// SERIALIZED level suffices); a worker calls MPI only from the thread that serves.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <map>
-#include <optional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "concur/detail/exception_transport.hpp"
-#include "concur/detail/futex.hpp"
 #include "concur/futures/mpi.hpp"
 
 namespace concur::futures {
@@ -220,25 +216,12 @@ class Session {
 };
 
 // ---- rank 0's side of one executor ----
-//
-// Who calls MPI on rank 0: whoever holds progress_mu_ — the communication thread, a submitter
-// that finds a free slot and nothing queued (it posts its own MPI_Isend), or a thread waiting
-// in result() (help_wait: it polls for its reply). One lock around every MPI call, so MPI's
-// SERIALIZED level suffices. Futures are completed (their callbacks run) after the lock is
-// released, by the thread that received the reply. Lock order: progress_mu_, then mu_.
-//
-// Why: a lone task crossed two thread hand-offs (the submitter waking the communication
-// thread, which woke the waiter), each a futex wake of 12-16 us on this guest: one-task
-// latency was 13-58 us against a 2.5-3 us raw round trip. Posted and received by the
-// submitting thread itself it crosses none.
 class Engine {
  public:
   Engine(std::shared_ptr<Session> session, std::vector<int> workers, MpiOptions options)
       : session_(std::move(session)), options_(options) {
     if (options_.max_inflight_per_worker < 1)
       throw ValueError("max_inflight_per_worker must be >= 1");
-    if (options_.idle_spin.count() < 0 || options_.max_backoff.count() < 0)
-      throw ValueError("MpiOptions: idle_spin and max_backoff must be >= 0");
     for (int r : workers) slots_.push_back(Slot{r, 0, true});
     live_ = slots_.size();
     thread_ = std::thread([this] { run(); });
@@ -250,8 +233,6 @@ class Engine {
   int workers() const noexcept { return static_cast<int>(slots_.size()); }
 
   void push(Call c) {
-    // The fast path: nothing queued ahead and a rank with a free slot — send it from here.
-    std::unique_lock progress(progress_mu_, std::try_to_lock);
     std::unique_lock lk(mu_);
     if (broken_ || shutdown_) {
       const bool broken = broken_;
@@ -259,20 +240,6 @@ class Engine {
       c.state->release();
       if (broken) throw BrokenExecutor("MpiPoolExecutor: no rank is left to run tasks");
       throw RuntimeError("cannot schedule new futures after shutdown");
-    }
-    if (progress.owns_lock() && queue_.empty()) {
-      if (const auto slot = free_slot()) {
-        ++outstanding_;  // under mu_: the communication thread sees it before it may exit
-        const bool wake = sleeping_;
-        lk.unlock();
-        Completions done;
-        send(std::move(c), *slot, done);
-        progress.unlock();
-        finish(done);
-        // Someone must poll for the reply if the submitter never waits for it.
-        if (wake) cv_.notify_one();
-        return;
-      }
     }
     queue_.push_back(std::move(c));
     if (sleeping_) cv_.notify_one();
@@ -303,42 +270,6 @@ class Engine {
     return shutdown_;
   }
 
-  // A result() caller's help (see help_wait in mpi.hpp).
-  void help(concur::detail::StateBase& state, const Clock::time_point* deadline) noexcept {
-    if (tls_engine == this) return;  // a callback on the communication thread: it polls
-    {
-      std::lock_guard lk(mu_);
-      ++helpers_;
-    }
-    const bool forever = options_.max_backoff.count() <= 0;
-    auto last = Clock::now();
-    unsigned rounds = 0;
-    while (!state.done()) {
-      bool progress = false;
-      if (progress_mu_.try_lock()) {
-        Completions done;
-        progress = pass(done);
-        progress_mu_.unlock();
-        finish(done);
-      }
-      if (progress) {
-        last = Clock::now();
-        continue;
-      }
-      // Yield, as Open MPI's own pollers do on an oversubscribed node: a spinning waiter
-      // would otherwise hold the core that the rank or thread it waits for needs.
-      std::this_thread::yield();
-      if ((++rounds & 15) != 0) continue;  // the clock costs ~20 ns: read it now and then
-      const auto now = Clock::now();
-      if (deadline && now >= *deadline) break;
-      if (!forever && now - last >= options_.idle_spin) break;  // the futex sleep is cheaper
-    }
-    std::lock_guard lk(mu_);
-    // The communication thread rests while a helper polls (two pollers on one rank would
-    // take a core from the workers); the last helper to leave hands polling back to it.
-    if (--helpers_ == 0 && sleeping_) cv_.notify_one();
-  }
-
  private:
   struct Slot {
     int rank;
@@ -351,13 +282,6 @@ class Engine {
     std::vector<std::byte> msg;  // the send buffer, alive until the send completes
     MPI_Request req = MPI_REQUEST_NULL;
   };
-  // Futures to complete once progress_mu_ is released (their callbacks may submit).
-  struct Done {
-    Call call;
-    std::vector<std::byte> result;  // the result message (header included), if ok
-    std::exception_ptr error;       // or this
-  };
-  using Completions = std::vector<Done>;
 
   static void fail(Call& c, std::exception_ptr e) noexcept {
     try {
@@ -369,130 +293,94 @@ class Engine {
     c.state = nullptr;
   }
 
-  static void finish(Completions& done) noexcept {
-    for (auto& d : done) {
-      if (d.error) {
-        fail(d.call, std::move(d.error));
-        continue;
-      }
-      const bool ok = d.result[8] == std::byte{1};
-      const auto body = std::span<const std::byte>(d.result).subspan(kResultHeader);
-      std::exception_ptr e;
-      try {
-        if (ok) {
-          d.call.complete(d.call.state, body);
-          d.call.state->release();
-          d.call.state = nullptr;
+  // Sends queued tasks to ranks with a free slot. True if any was taken.
+  bool dispatch() {
+    const int depth = options_.max_inflight_per_worker;
+    bool any = false;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
+      while (s.alive && s.inflight < depth) {
+        Call c;
+        {
+          std::lock_guard lk(mu_);
+          if (queue_.empty()) return any;
+          c = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        any = true;
+        bool go = false;
+        try {
+          go = c.state->set_running_or_notify_cancel();
+        } catch (...) {
+          // Completed through the public producer API before it was sent.
+        }
+        if (!go) {
+          c.state->release();
           continue;
         }
-        concur::detail::rethrow(codec::decode<concur::detail::ExceptionInfo>(body));
-      } catch (...) {
-        e = std::current_exception();
+        const std::uint64_t id = next_id_++;
+        InFlight f{std::move(c), i, {}, MPI_REQUEST_NULL};
+        const std::string& name = f.call.fn->name;
+        f.msg.reserve(kTaskHeader + name.size() + f.call.args.size());
+        put_u64(f.msg, id);
+        f.msg.push_back(std::byte{f.call.chunk ? std::uint8_t{1} : std::uint8_t{0}});
+        put_u32(f.msg, static_cast<std::uint32_t>(name.size()));
+        const auto* nb = reinterpret_cast<const std::byte*>(name.data());
+        f.msg.insert(f.msg.end(), nb, nb + name.size());
+        f.msg.insert(f.msg.end(), f.call.args.begin(), f.call.args.end());
+        f.call.args = {};
+        if (f.msg.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+          fail(f.call,
+               std::make_exception_ptr(ValueError("MpiPoolExecutor: task message over 2 GiB")));
+          continue;
+        }
+        auto [it, ok] = inflight_.emplace(id, std::move(f));
+        (void)ok;
+        const int rc = MPI_Isend(it->second.msg.data(), static_cast<int>(it->second.msg.size()),
+                                 MPI_BYTE, s.rank, kTagTask, session_->comm(), &it->second.req);
+        if (rc != MPI_SUCCESS) {
+          fail(it->second.call,
+               std::make_exception_ptr(BrokenExecutor("MpiPoolExecutor: MPI_Isend failed")));
+          inflight_.erase(it);
+          continue;
+        }
+        ++s.inflight;
       }
-      // Failed outside the handler: once the future is published this thread holds no
-      // reference to the exception object (the handler's own is dropped at the end of the
-      // catch), so its last owner, the thread that consumed it, is the one that destroys it.
-      fail(d.call, std::move(e));
-    }
-    done.clear();
-  }
-
-  // A live rank with a free slot. Requires progress_mu_.
-  std::optional<std::size_t> free_slot() const {
-    for (std::size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].alive && slots_[i].inflight < options_.max_inflight_per_worker) return i;
-    return std::nullopt;
-  }
-
-  // Sends one task to slot i; its ++outstanding_ is done. Requires progress_mu_.
-  void send(Call c, std::size_t i, Completions& done) {
-    bool go = false;
-    try {
-      go = c.state->set_running_or_notify_cancel();
-    } catch (...) {
-      // Completed through the public producer API before it was sent.
-    }
-    if (!go) {
-      c.state->release();
-      settle(1);
-      return;
-    }
-    const std::uint64_t id = next_id_++;
-    InFlight f{std::move(c), i, {}, MPI_REQUEST_NULL};
-    const std::string& name = f.call.fn->name;
-    f.msg.reserve(kTaskHeader + name.size() + f.call.args.size());
-    put_u64(f.msg, id);
-    f.msg.push_back(std::byte{f.call.chunk ? std::uint8_t{1} : std::uint8_t{0}});
-    put_u32(f.msg, static_cast<std::uint32_t>(name.size()));
-    const auto* nb = reinterpret_cast<const std::byte*>(name.data());
-    f.msg.insert(f.msg.end(), nb, nb + name.size());
-    f.msg.insert(f.msg.end(), f.call.args.begin(), f.call.args.end());
-    f.call.args = {};
-    if (f.msg.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-      done.push_back(Done{std::move(f.call), {},
-                          std::make_exception_ptr(
-                              ValueError("MpiPoolExecutor: task message over 2 GiB"))});
-      settle(1);
-      return;
-    }
-    auto [it, ok] = inflight_.emplace(id, std::move(f));
-    (void)ok;
-    const int rc = MPI_Isend(it->second.msg.data(), static_cast<int>(it->second.msg.size()),
-                             MPI_BYTE, slots_[i].rank, kTagTask, session_->comm(),
-                             &it->second.req);
-    if (rc != MPI_SUCCESS) {
-      done.push_back(Done{std::move(it->second.call), {},
-                          std::make_exception_ptr(BrokenExecutor("MpiPoolExecutor: MPI_Isend failed"))});
-      inflight_.erase(it);
-      settle(1);
-      return;
-    }
-    ++slots_[i].inflight;
-  }
-
-  // n tasks are no longer out.
-  void settle(std::size_t n) {
-    if (n == 0) return;
-    std::lock_guard lk(mu_);
-    outstanding_ -= n;
-  }
-
-  // Sends queued tasks to ranks with a free slot. True if any was taken. Requires
-  // progress_mu_.
-  bool dispatch(Completions& done) {
-    bool any = false;
-    while (const auto slot = free_slot()) {
-      Call c;
-      {
-        std::lock_guard lk(mu_);
-        if (queue_.empty()) return any;
-        c = std::move(queue_.front());
-        queue_.pop_front();
-        ++outstanding_;
-      }
-      any = true;
-      send(std::move(c), *slot, done);
     }
     return any;
   }
 
-  void on_result(int source, std::vector<std::byte>& m, Completions& done) {
+  void on_result(int source, std::span<const std::byte> m) {
     if (m.size() < kResultHeader) return;  // not ours: nothing to complete
     std::uint64_t id;
     std::memcpy(&id, m.data(), 8);
+    const bool ok = m[8] == std::byte{1};
     auto it = inflight_.find(id);
     if (it == inflight_.end() || slots_[it->second.slot].rank != source) return;
     InFlight f = std::move(it->second);
     inflight_.erase(it);
     MPI_Wait(&f.req, MPI_STATUS_IGNORE);  // the worker has received it
     --slots_[f.slot].inflight;
-    done.push_back(Done{std::move(f.call), std::move(m), nullptr});
-    settle(1);
+    const auto body = m.subspan(kResultHeader);
+    std::exception_ptr e;
+    try {
+      if (ok) {
+        f.call.complete(f.call.state, body);
+        f.call.state->release();
+        return;
+      }
+      concur::detail::rethrow(codec::decode<concur::detail::ExceptionInfo>(body));
+    } catch (...) {
+      e = std::current_exception();
+    }
+    // Failed outside the handler: once the future is published this thread holds no
+    // reference to the exception object (the handler's own is dropped at the end of the
+    // catch), so its last owner, the thread that consumed it, is the one that destroys it.
+    fail(f.call, std::move(e));
   }
 
-  void on_gone(int source, Completions& done) {
+  void on_gone(int source) {
     session_->mark_gone(source);
-    std::size_t failed = 0;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].rank != source || !slots_[i].alive) continue;
       slots_[i].alive = false;
@@ -502,21 +390,18 @@ class Engine {
           ++it;
           continue;
         }
-        int flag = 0;
-        MPI_Test(&it->second.req, &flag, MPI_STATUS_IGNORE);
-        if (!flag) {
+        int done = 0;
+        MPI_Test(&it->second.req, &done, MPI_STATUS_IGNORE);
+        if (!done) {
           MPI_Cancel(&it->second.req);
           MPI_Request_free(&it->second.req);
         }
-        done.push_back(Done{std::move(it->second.call), {},
-                            std::make_exception_ptr(BrokenExecutor(
-                                "MpiPoolExecutor: rank " + std::to_string(source) +
-                                " exited while running this task"))});
-        ++failed;
+        fail(it->second.call, std::make_exception_ptr(
+                                  BrokenExecutor("MpiPoolExecutor: rank " + std::to_string(source) +
+                                                 " exited while running this task")));
         it = inflight_.erase(it);
       }
     }
-    settle(failed);
     if (live_ == 0) {
       std::deque<Call> queued;
       {
@@ -525,14 +410,13 @@ class Engine {
         queued.swap(queue_);
       }
       for (auto& c : queued)
-        done.push_back(Done{std::move(c), {},
-                            std::make_exception_ptr(
-                                BrokenExecutor("MpiPoolExecutor: no rank is left to run tasks"))});
+        fail(c, std::make_exception_ptr(
+                    BrokenExecutor("MpiPoolExecutor: no rank is left to run tasks")));
     }
   }
 
-  // Receives everything that has arrived. True if anything did. Requires progress_mu_.
-  bool poll(Completions& done) {
+  // Receives everything that has arrived. True if anything did.
+  bool poll() {
     bool any = false;
     for (;;) {
       int flag = 0;
@@ -540,58 +424,37 @@ class Engine {
       MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, session_->comm(), &flag, &st);
       if (!flag) return any;
       any = true;
-      std::vector<std::byte> m;
-      receive(session_->comm(), st, m);
+      receive(session_->comm(), st, buf_);
       if (st.MPI_TAG == kTagResult)
-        on_result(st.MPI_SOURCE, m, done);
+        on_result(st.MPI_SOURCE, buf_);
       else if (st.MPI_TAG == kTagGone)
-        on_gone(st.MPI_SOURCE, done);
-    }
-  }
-
-  // One round of progress: send what waits, receive what came. Requires progress_mu_.
-  bool pass(Completions& done) noexcept {
-    try {
-      bool progress = dispatch(done);
-      progress = poll(done) || progress;
-      return progress;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "concur: MpiPoolExecutor: %s\n", e.what());
-      std::abort();  // MPI itself is broken: the job cannot go on
+        on_gone(st.MPI_SOURCE);
     }
   }
 
   void run() {
     tls_engine = this;
     Backoff backoff(options_);
-    Completions done;
     for (;;) {
-      bool progress;
-      {
-        std::lock_guard g(progress_mu_);
-        progress = pass(done);
+      bool progress = false;
+      try {
+        progress = dispatch();
+        progress = poll() || progress;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "concur: MpiPoolExecutor: %s\n", e.what());
+        std::abort();  // MPI itself is broken: the job cannot go on
       }
-      finish(done);
       std::unique_lock lk(mu_);
-      if (outstanding_ == 0 && (queue_.empty() || broken_)) {
+      if (inflight_.empty() && (queue_.empty() || broken_)) {
         if (shutdown_ || broken_) return;
         // Nothing out and nothing to send: sleep until a submit or a shutdown.
         sleeping_ = true;
-        cv_.wait(lk, [&] { return !queue_.empty() || shutdown_ || outstanding_ > 0; });
+        cv_.wait(lk, [&] { return !queue_.empty() || shutdown_; });
         sleeping_ = false;
         backoff.reset();
         continue;
       }
       if (progress) {
-        backoff.reset();
-        continue;
-      }
-      if (helpers_ > 0) {
-        // A result() caller polls: rest until it leaves (it notifies) or a submit queues.
-        sleeping_ = true;
-        cv_.wait_for(lk, std::chrono::milliseconds(1),
-                     [&] { return helpers_ == 0 || !queue_.empty() || shutdown_; });
-        sleeping_ = false;
         backoff.reset();
         continue;
       }
@@ -607,26 +470,19 @@ class Engine {
   MpiOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Call> queue_;       // guarded by mu_
-  std::size_t outstanding_ = 0;  // tasks taken from the queue and not completed; mu_
-  int helpers_ = 0;              // result() callers polling now; mu_
-  bool shutdown_ = false;        // guarded by mu_
-  bool broken_ = false;          // guarded by mu_
-  bool sleeping_ = false;        // the communication thread waits on cv_; mu_
-  // Guarded by progress_mu_ (with every MPI call on rank 0 while this engine runs).
-  std::mutex progress_mu_;
+  std::deque<Call> queue_;  // guarded by mu_
+  bool shutdown_ = false;   // guarded by mu_
+  bool broken_ = false;     // guarded by mu_
+  bool sleeping_ = false;   // guarded by mu_
+  // The communication thread's own.
   std::vector<Slot> slots_;
   std::size_t live_ = 0;
   std::map<std::uint64_t, InFlight> inflight_;
   std::uint64_t next_id_ = 1;
+  std::vector<std::byte> buf_;
   std::mutex join_mu_;
   std::thread thread_;
 };
-
-void help_wait(const std::weak_ptr<Engine>& engine, concur::detail::StateBase& state,
-               const Clock::time_point* deadline) noexcept {
-  if (auto e = engine.lock()) e->help(state, deadline);
-}
 
 void Session::attach(const std::shared_ptr<Engine>& e) {
   std::shared_ptr<Engine> previous;

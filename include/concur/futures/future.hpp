@@ -232,11 +232,6 @@ class StateBase {
   void publish_finished() noexcept;
   const std::exception_ptr& stored_exception() const noexcept { return exc_; }
   virtual std::string describe_value() const { return {}; }
-  // Called by wait() once, after its spin and before it sleeps, while not done: a future
-  // whose completion this thread can hasten (MpiPoolExecutor's: the waiter polls the MPI
-  // communicator for its own reply instead of waiting for a thread hand-off) works here
-  // until it is done, *deadline passes, or it gives up; wait() then rechecks. Default: none.
-  virtual void help_wait(const Clock::time_point* /*deadline*/) noexcept {}
 
  private:
   void run_callbacks(std::vector<std::function<void()>>& cbs) noexcept;

@@ -202,28 +202,6 @@ struct Call {
 class Session;
 class Engine;
 
-// Rank 0's waiter helps (see StateBase::help_wait): until the future is done, or for
-// MpiOptions::idle_spin without any message (forever when max_backoff is 0), it polls the
-// communicator itself whenever the communication thread is not, so a lone task's reply
-// reaches the thread waiting for it without a thread hand-off. Never throws.
-void help_wait(const std::weak_ptr<Engine>& engine, concur::detail::StateBase& state,
-               const concur::detail::Clock::time_point* deadline) noexcept;
-
-// The state of an MpiPoolExecutor's future: an ordinary one whose waiter helps.
-template <class R>
-class MpiState final : public concur::detail::TypedState<R> {
- public:
-  explicit MpiState(std::weak_ptr<Engine> engine) noexcept : engine_(std::move(engine)) {}
-
- protected:
-  void help_wait(const concur::detail::Clock::time_point* deadline) noexcept override {
-    mpi::detail::help_wait(engine_, *this, deadline);
-  }
-
- private:
-  std::weak_ptr<Engine> engine_;
-};
-
 template <class F>
 const Entry& entry_for(F fn) {
   const Entry* e = find_by_address(reinterpret_cast<FnAddress>(fn));
@@ -279,8 +257,9 @@ class MpiPoolExecutor {
     mpi::detail::Call c;
     c.fn = &entry;
     mpi::detail::codec::encode(tuple, c.args);
+    Future<R> fut;
     c.complete = &mpi::detail::complete<R>;
-    return push_call<R>(std::move(c));
+    return push_call(std::move(c), std::move(fut));
   }
 
   // fn over every item (one argument each), results in input order; every `chunksize`
@@ -311,8 +290,7 @@ class MpiPoolExecutor {
                   MpiOptions options);
 
   template <class R>
-  Future<R> push_call(mpi::detail::Call c) {
-    Future<R> fut(new mpi::detail::MpiState<R>(engine_));
+  Future<R> push_call(mpi::detail::Call c, Future<R> fut) {
     c.state = fut.state_base();
     c.state->add_ref();
     push(std::move(c));  // releases the reference itself if it throws
@@ -437,7 +415,7 @@ class MapSource {
     c.chunk = true;
     codec::encode(chunk, c.args);
     c.complete = &complete<std::vector<Stored>>;
-    window_.push_back(ex_->push_call<std::vector<Stored>>(std::move(c)));
+    window_.push_back(ex_->push_call(std::move(c), Future<std::vector<Stored>>()));
     return true;
   }
 
