@@ -58,11 +58,18 @@ static double idle_cpu(const std::vector<int>& pids, double seconds) {
 static void bench_executor(const char* label, futures::MpiPoolExecutor& ex, int n_lat, int n_tp,
                            const std::vector<int>& pids) {
   for (int i = 0; i < 200; ++i) (void)ex.submit(inc, i).result();  // warm up
+  std::vector<double> each(static_cast<std::size_t>(n_lat));
   auto t0 = Clock::now();
-  for (int i = 0; i < n_lat; ++i)
+  for (int i = 0; i < n_lat; ++i) {
+    const auto t1 = Clock::now();
     if (ex.submit(inc, i).result() != i + 1) std::abort();
+    each[static_cast<std::size_t>(i)] = secs(t1) * 1e6;
+  }
   const double lat = secs(t0) / n_lat * 1e6;
-  std::printf("%-10s one-task latency          %8.2f us\n", label, lat);
+  std::sort(each.begin(), each.end());
+  const auto pct = [&](double p) { return each[static_cast<std::size_t>(p * (n_lat - 1))]; };
+  std::printf("%-10s one-task latency          %8.2f us (median %.2f, p10 %.2f, p90 %.2f)\n",
+              label, lat, pct(0.5), pct(0.1), pct(0.9));
 
   t0 = Clock::now();
   std::vector<futures::Future<int>> fs;
@@ -102,13 +109,18 @@ int main(int argc, char** argv) {
   long long msg = 0;
   if (rank == 0) {
     for (int warm = 0; warm < 2; ++warm) {
+      std::vector<double> each(static_cast<std::size_t>(n_pp));
       auto t0 = Clock::now();
       for (int i = 0; i < n_pp; ++i) {
+        const auto t1 = Clock::now();
         MPI_Send(&msg, 1, MPI_LONG_LONG, 1, 0, MPI_COMM_WORLD);
         MPI_Recv(&msg, 1, MPI_LONG_LONG, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        each[static_cast<std::size_t>(i)] = secs(t1) * 1e6;
       }
+      std::sort(each.begin(), each.end());
       if (warm)
-        std::printf("raw        MPI_Send/MPI_Recv round trip %6.2f us\n", secs(t0) / n_pp * 1e6);
+        std::printf("raw        MPI_Send/MPI_Recv round trip %6.2f us (median %.2f, p90 %.2f)\n",
+                    secs(t0) / n_pp * 1e6, each[each.size() / 2], each[each.size() * 9 / 10]);
     }
   } else if (rank == 1) {
     for (int i = 0; i < 2 * n_pp; ++i) {

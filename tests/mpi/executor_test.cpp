@@ -386,6 +386,22 @@ TEST(MpiPoolExecutor, BusyPollingOptionWorks) {
   EXPECT_THROW(futures::MpiPoolExecutor bad({.max_inflight_per_worker = 0}), concur::ValueError);
 }
 
+// The back-off's sleeping phase: after idle_spin without a message, rank 0's communication
+// thread sleeps between probes (doubling up to max_backoff). Tasks submitted after pauses
+// much longer than the spin still complete with their values, and so do tasks that stay out
+// while the thread backs off (the slow ones).
+TEST(MpiPoolExecutor, BackoffSleepingPathStillCompletesTasks) {
+  futures::MpiPoolExecutor ex({.idle_spin = 0ns, .max_backoff = 4ms});
+  for (int round = 0; round < 5; ++round) {
+    std::this_thread::sleep_for(20ms);  // past the spin: rank 0 is in its sleeping phase
+    auto a = ex.submit(add, round, 100);
+    auto slow = ex.submit(slow_rank, 15);  // out for several back-off sleeps
+    EXPECT_EQ(a.result(10s), round + 100);
+    const int r = slow.result(10s);
+    EXPECT_TRUE(r == 1 || r == 2) << r;
+  }
+}
+
 int main(int argc, char** argv) {
   return futures::mpi::main(argc, argv, [](int ac, char** av) {
     testing::InitGoogleTest(&ac, av);
