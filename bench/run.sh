@@ -45,6 +45,12 @@ for s in "${scripts[@]}"; do
   PEER_REPEATS=${PEER_REPEATS:-3} python3 "$s" >"$out/python_$n.txt" 2>"$out/python_$n.err" ||
     echo "   python $n failed (see $out/python_$n.err)"
 done
+# MpiPoolExecutor over 3 ranks and its Python peers (mpi4py.futures, ProcessPoolExecutor):
+# not Google Benchmark output, kept as text beside the others (docs/benchmarks.md, MPI).
+if [ ${#@} -eq 0 ] && command -v mpirun >/dev/null && [ -x "$build/bench/mpi/mpi_executor_bench" ]; then
+  echo "[mpi] bench/mpi/run.sh ($((SECONDS - t0)) s so far)"
+  bash "$root/bench/mpi/run.sh" "$build" >"$out/mpi.txt" 2>&1 || echo "   mpi failed (see $out/mpi.txt)"
+fi
 machine=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 cat >"$out/run.json" <<JSON
 {"machine": "$machine, $(nproc) vCPUs, Linux $(uname -r)", "date": "$started",
