@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "concur/detail/fd.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/multiprocessing/connection.hpp"
 
 namespace concur::multiprocessing {
@@ -434,12 +435,14 @@ struct Listener::Impl {
   dev_t dev = 0;      // the socket file's identity, so close() never removes another file
   ino_t ino = 0;
 
-  std::mutex accept_mu;  // serializes accept() and close()'s teardown
-  std::mutex wake_mu;    // close()'s write to `wake` against teardown closing it
+  // `fd` is set before the Listener is shared and reset by teardown (accept_mu); `wake` is
+  // reset by teardown under both locks and read under either (outside what GUARDED_BY says).
+  cd::Mutex accept_mu;  // serializes accept() and close()'s teardown
+  cd::Mutex wake_mu;    // close()'s write to `wake` against teardown closing it
   std::atomic<bool> closing{false};
   std::atomic<bool> is_closed{false};
-  mutable std::mutex last_mu;
-  std::optional<std::string> last;
+  mutable cd::Mutex last_mu;
+  std::optional<std::string> last CONCUR_GUARDED_BY(last_mu);
 
   struct Pending {
     Connection conn;
@@ -447,9 +450,9 @@ struct Listener::Impl {
     cd::Deadline deadline;
     std::string peer;
   };
-  std::deque<Pending> pending;  // oldest first
+  std::deque<Pending> pending CONCUR_GUARDED_BY(accept_mu);  // oldest first
 
-  void teardown() {
+  void teardown() CONCUR_REQUIRES(accept_mu) {
     pending.clear();
     if (fd && addr.kind == Kind::unix_path && ::getpid() == creator) {
       struct stat st {};
@@ -459,7 +462,7 @@ struct Listener::Impl {
     }
     fd.reset();
     {
-      std::lock_guard wg(wake_mu);
+      cd::MutexLock wg(wake_mu);
       wake.reset();
     }
     is_closed = true;
@@ -556,14 +559,14 @@ void Listener::close() {
   impl_->closing = true;
   {
     // Wake an accept() blocked in poll; teardown closes the eventfd under the same mutex.
-    std::lock_guard wg(impl_->wake_mu);
+    cd::MutexLock wg(impl_->wake_mu);
     const std::uint64_t one = 1;
     if (impl_->wake) {
       const ssize_t r = ::write(impl_->wake.get(), &one, sizeof one);
       (void)r;  // a full counter (never: one write per close) changes nothing
     }
   }
-  std::lock_guard g(impl_->accept_mu);
+  cd::MutexLock g(impl_->accept_mu);
   if (!impl_->is_closed) impl_->teardown();
 }
 
@@ -582,17 +585,17 @@ int Listener::fileno() const {
 
 std::optional<std::string> Listener::last_accepted() const {
   if (!impl_) return std::nullopt;
-  std::lock_guard g(impl_->last_mu);
+  cd::MutexLock g(impl_->last_mu);
   return impl_->last;
 }
 
 Connection Listener::accept() {
   if (!impl_) throw OSError("listener is closed");
   Impl& m = *impl_;
-  std::lock_guard g(m.accept_mu);
+  cd::MutexLock g(m.accept_mu);
   std::vector<pollfd> fds;
   auto finish = [&m](Connection c, std::string peer) {
-    std::lock_guard lg(m.last_mu);
+    cd::MutexLock lg(m.last_mu);
     m.last = std::move(peer);
     return c;
   };

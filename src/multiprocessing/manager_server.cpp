@@ -34,10 +34,13 @@ void client_handshake(multiprocessing::Connection& c, const std::string& key, co
   concur::detail::deliver_challenge(c, key, dl);
 }
 
+// A client's handshake must finish within this (a stalled server is an error, not a hang).
+// At namespace scope: clang (unlike gcc) will not use a local constexpr in a lambda that
+// does not capture it.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+
 std::function<multiprocessing::Connection()> manager_connector(std::string address,
                                                                std::string key) {
-  // A client's handshake must finish within this (a stalled server is an error, not a hang).
-  constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
   return [address = std::move(address), key = std::move(key)] {
     multiprocessing::Connection c = multiprocessing::Client(address);
     client_handshake(c, key, concur::detail::Deadline::after(kHandshakeTimeout));
