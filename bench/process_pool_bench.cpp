@@ -168,6 +168,14 @@ void BM_Limit_PipeTaskFarm(benchmark::State& state) {
 }
 BENCHMARK(BM_Limit_PipeTaskFarm)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
 
+// Workers (processes) x iterations per task, for both CPU-bound benchmarks below.
+void cpu_bound_args(benchmark::internal::Benchmark* b) {
+  b->ArgsProduct({{1, 2}, {2500000, 25000000}})
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
+}
+
 // 8 tasks of `range(1)` loop iterations on 1 or 2 workers: 2.5M iterations (about 1 ms a
 // task, where the per-task hand-offs still show) and 25M (about 10 ms, the notes' kind of
 // CPU-bound task). Both workers are started before the timing.
@@ -189,11 +197,7 @@ void BM_CpuBound(benchmark::State& state) {
   }
   state.SetLabel(workers == 1 ? "1 worker" : "2 workers");
 }
-BENCHMARK(BM_CpuBound)
-    ->ArgsProduct({{1, 2}, {2500000, 25000000}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->MinTime(1.0);
+BENCHMARK(BM_CpuBound)->Apply(cpu_bound_args);
 
 // The machine's own limit for the ratio above: the same 8 loops split over `range(0)`
 // processes forked bare (no pool, no messages), the parent waiting for them. On this
@@ -218,11 +222,7 @@ void BM_Limit_CpuBound_fork(benchmark::State& state) {
   }
   state.SetLabel(procs == 1 ? "1 process" : "2 processes");
 }
-BENCHMARK(BM_Limit_CpuBound_fork)
-    ->ArgsProduct({{1, 2}, {2500000, 25000000}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->MinTime(1.0);
+BENCHMARK(BM_Limit_CpuBound_fork)->Apply(cpu_bound_args);
 
 // Cost growth (the report's "ProcessPoolExecutor(2) vs task size" series; Python's side is
 // bench/python/b14_growth.py): tasks whose argument is a string of N bytes and whose result is

@@ -89,33 +89,29 @@ void log_error(const std::string& message, std::exception_ptr e, bool critical) 
   }
 }
 
-bool StateBase::cancel() {
-  std::uint32_t s = state_.load(std::memory_order_acquire);
+bool StateBase::move_state(State from, State to, std::uint32_t& seen) noexcept {
+  seen = state_.load(std::memory_order_acquire);
   for (;;) {
-    const State st = static_cast<State>(s & kStateMask);
-    if (st == State::Cancelled || st == State::CancelledAndNotified) return true;
-    if (st != State::Pending) return false;  // running, finishing or finished
-    if (state_.compare_exchange_weak(
-            s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::Cancelled),
-            std::memory_order_acq_rel, std::memory_order_acquire))
+    if (static_cast<State>(seen & kStateMask) != from) return false;
+    if (state_.compare_exchange_weak(seen, (seen & ~kStateMask) | static_cast<std::uint32_t>(to),
+                                     std::memory_order_acq_rel, std::memory_order_acquire))
       break;
   }
-  after_done(s);
+  after_done(seen);
   return true;
 }
 
+bool StateBase::cancel() {
+  std::uint32_t s = 0;
+  if (move_state(State::Pending, State::Cancelled, s)) return true;
+  const State st = static_cast<State>(s & kStateMask);
+  return st == State::Cancelled || st == State::CancelledAndNotified;  // else running or done
+}
+
 bool StateBase::withdraw() noexcept {
-  std::uint32_t s = state_.load(std::memory_order_acquire);
-  for (;;) {
-    if (static_cast<State>(s & kStateMask) != State::Running) return false;
-    // CancelledAndNotified: the executor will not call set_running_or_notify_cancel again.
-    if (state_.compare_exchange_weak(
-            s, (s & ~kStateMask) | static_cast<std::uint32_t>(State::CancelledAndNotified),
-            std::memory_order_acq_rel, std::memory_order_acquire))
-      break;
-  }
-  after_done(s);
-  return true;
+  // CancelledAndNotified: the executor will not call set_running_or_notify_cancel again.
+  std::uint32_t s = 0;
+  return move_state(State::Running, State::CancelledAndNotified, s);
 }
 
 bool StateBase::set_running_or_notify_cancel() {

@@ -203,11 +203,7 @@ class ShmRing {
       const std::uint64_t tw = h_->tail.load(std::memory_order_relaxed);
       if (!items_ready(tw)) {
         if (!block || timed_out) {
-          if (skipped) {
-            unlock_and_notify(h_->lock, h_->space_wait);
-          } else {
-            h_->lock.unlock();
-          }
+          unlock_consumers(skipped);
           return RingStatus::Unavailable;
         }
         timed_out = !wait_items(deadline);
@@ -231,11 +227,7 @@ class ShmRing {
       try {
         read(std::span<const std::byte>(ring_ + idx + kRecordHeader, len));
       } catch (...) {
-        if (skipped) {
-          unlock_and_notify(h_->lock, h_->space_wait);
-        } else {
-          h_->lock.unlock();
-        }
+        unlock_consumers(skipped);
         throw;
       }
       pos += static_cast<std::uint32_t>(record_size(len));
@@ -386,6 +378,15 @@ class ShmRing {
     std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
     notify(w);
+  }
+  // A get leaving without retiring a record: wakes producers only if it skipped (retired)
+  // stale records on the way, which freed space.
+  void unlock_consumers(bool skipped) noexcept {
+    if (skipped) {
+      unlock_and_notify(h_->lock, h_->space_wait);
+    } else {
+      h_->lock.unlock();
+    }
   }
 
   void store_header(std::uint32_t idx, std::uint32_t len, std::uint32_t kind) noexcept {

@@ -244,6 +244,9 @@ class StateBase {
   bool mark_listeners() noexcept;
   // Wakes result() sleepers and handles listeners after a transition to done from `old`.
   void after_done(std::uint32_t old) noexcept;
+  // CAS of the state bits from `from` to `to` (then after_done); false, with the word last
+  // seen in `seen`, when the state is not `from`.
+  bool move_state(State from, State to, std::uint32_t& seen) noexcept;
 
   // The state word: a State in the low bits, plus kListeners (waiters or callbacks were
   // registered: completion must take the lock) and kSleepers (a thread sleeps on this word
