@@ -59,6 +59,23 @@ constexpr std::size_t kFlushBytes = 1 << 16;
 constexpr std::size_t kReadChunk = 1 << 16;
 constexpr std::uint8_t kStatusInitFailed = 2;
 constexpr std::uint8_t kStatusSkipped = 3;  // shutdown(cancel_futures) reached it first
+// A worker's unsent results live in its slot's shared batch while they fit (every batch
+// below kFlushBytes does): see SlotShm.
+constexpr std::size_t kSpillBytes = kFlushBytes;
+
+// One worker slot's shared state, in one shared anonymous mapping made before the fork
+// server (so every worker of the slot, and the parent, see the same pages).
+struct SlotShm {
+  // Low 32 bits: tasks taken (started or skipped); high 32 bits: how many of the next
+  // ones to skip. See "Cancelling" in worker_pool.hpp.
+  std::atomic<std::uint64_t> progress;
+  // The worker's result frames not yet written to its socket, mirrored here so that a
+  // worker that dies does not take the results of tasks it finished with it. High 32 bits:
+  // how many results it had written before this batch (mod 2^32); low 32 bits: the batch's
+  // bytes in `batch` (each frame is copied before the word that counts it is released).
+  std::atomic<std::uint64_t> spill;
+  alignas(64) std::byte batch[kSpillBytes];
+};
 
 // Zygote <-> parent messages (SOCK_SEQPACKET; descriptors ride along with SCM_RIGHTS).
 enum class Op : std::uint32_t { spawn = 1, spawned = 2, exited = 3 };
@@ -161,7 +178,7 @@ bool send_all(int fd, const std::byte* p, std::size_t n) noexcept {
 // ---- the worker ----
 struct WorkerArgs {
   int sock;
-  std::atomic<std::uint64_t>* progress;  // tasks this worker has started
+  SlotShm* shm;  // this worker's slot
   const std::function<void()>* initializer;
   std::size_t max_tasks;
 };
@@ -169,6 +186,18 @@ struct WorkerArgs {
 [[noreturn]] void worker_main(const WorkerArgs& a) noexcept {
   std::vector<std::byte> out;
   std::vector<std::byte> in;
+  std::atomic<std::uint64_t>* const progress = &a.shm->progress;
+  std::uint32_t written = 0;    // result frames written to the socket (mod 2^32)
+  std::size_t since_flush = 0;  // result frames in `out`
+  // Writes the batch; the shared mirror then holds nothing unsent.
+  auto send_out = [&]() -> bool {
+    if (!send_all(a.sock, out.data(), out.size())) return false;
+    written += static_cast<std::uint32_t>(since_flush);
+    since_flush = 0;
+    out.clear();
+    a.shm->spill.store(static_cast<std::uint64_t>(written) << 32, std::memory_order_release);
+    return true;
+  };
   auto finish = [&](int code) {
     if (!out.empty()) (void)send_all(a.sock, out.data(), out.size());
     flush_stdio();
@@ -199,7 +228,6 @@ struct WorkerArgs {
   }
   std::uint64_t started = 0;
   std::size_t pos = 0;
-  std::size_t since_flush = 0;
   for (;;) {
     // Run every complete task received so far.
     while (in.size() - pos >= 4) {
@@ -211,14 +239,14 @@ struct WorkerArgs {
       std::memcpy(&tramp_bits, in.data() + pos + 4, 8);
       auto tramp = reinterpret_cast<Trampoline>(static_cast<std::uintptr_t>(tramp_bits));
       // Take the task: taken + 1, and one skip less if the parent asked for skips.
-      std::uint64_t word = a.progress->load(std::memory_order_acquire);
+      std::uint64_t word = progress->load(std::memory_order_acquire);
       bool skip;
       do {
         skip = (word >> 32) != 0;
         const std::uint64_t high = skip ? (word >> 32) - 1 : 0;
         const auto low = static_cast<std::uint32_t>(static_cast<std::uint32_t>(word) + 1);
-        if (a.progress->compare_exchange_weak(word, (high << 32) | low, std::memory_order_acq_rel,
-                                              std::memory_order_acquire))
+        if (progress->compare_exchange_weak(word, (high << 32) | low, std::memory_order_acq_rel,
+                                            std::memory_order_acquire))
           break;
       } while (true);
       ++started;
@@ -236,11 +264,16 @@ struct WorkerArgs {
       end_result(at, status);
       pos += 4 + len;
       ++since_flush;
+      // Mirror the frame while the batch fits; a batch that does not is written at once
+      // (kSpillBytes >= kFlushBytes), so every unsent result is in the mirror.
+      if (out.size() <= kSpillBytes) {
+        std::memcpy(a.shm->batch + at, out.data() + at, out.size() - at);
+        a.shm->spill.store((static_cast<std::uint64_t>(written) << 32) | out.size(),
+                           std::memory_order_release);
+      }
       if (a.max_tasks != 0 && started == a.max_tasks) finish(0);
       if (out.size() >= kFlushBytes || since_flush >= 1024) {
-        if (!send_all(a.sock, out.data(), out.size())) finish(1);
-        out.clear();
-        since_flush = 0;
+        if (!send_out()) finish(1);
       }
     }
     if (pos == in.size()) {
@@ -253,9 +286,7 @@ struct WorkerArgs {
     if (!out.empty()) {
       pollfd p{a.sock, POLLIN, 0};
       if (::poll(&p, 1, 0) <= 0) {
-        if (!send_all(a.sock, out.data(), out.size())) finish(1);
-        out.clear();
-        since_flush = 0;
+        if (!send_out()) finish(1);
         flush_stdio();
       }
     }
@@ -276,7 +307,7 @@ struct WorkerArgs {
 // ---- the zygote ----
 struct ZygoteArgs {
   int sock;
-  std::atomic<std::uint64_t>* progress;
+  SlotShm* slots;
   const std::function<void()>* initializer;
   std::size_t max_tasks;
 };
@@ -328,7 +359,7 @@ struct ZygoteArgs {
       ::close(z.sock);
       for (const Child& c : kids) ::close(c.pidfd);
       ::prctl(PR_SET_NAME, "concur-worker", 0, 0, 0);
-      worker_main(WorkerArgs{fd, z.progress + m.slot, z.initializer, z.max_tasks});
+      worker_main(WorkerArgs{fd, z.slots + m.slot, z.initializer, z.max_tasks});
     }
     ::close(fd);
     if (pid < 0) {
@@ -410,7 +441,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::deque<std::unique_ptr<Job>> queue_;
   Mode mode_ = Mode::running;
   std::string broken_reason_;
-  bool done_ = false;  // the manager thread has ended
+  bool done_ = false;            // the manager thread has ended
   bool withdraw_asked_ = false;  // shutdown(cancel_futures): skip the tasks sent ahead
   // Guards workers_ and everything the manager thread does with them (dispatch, results,
   // exits). The manager holds it except while it sleeps in poll(); a submit from another
@@ -421,8 +452,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   const int n_;
   EngineOptions opts_;
   std::vector<Worker> workers_;
-  std::atomic<std::uint64_t>* progress_ = nullptr;
-  std::size_t progress_bytes_ = 0;
+  SlotShm* slots_ = nullptr;  // one per worker slot, shared with the workers
+  std::size_t slots_bytes_ = 0;
   UniqueFd wake_;
   UniqueFd zsock_;
   pid_t zpid_ = -1;
@@ -445,6 +476,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void on_zygote() noexcept;
   void on_readable(Worker& w) noexcept;
   void parse_results(Worker& w) noexcept;
+  void recover_unsent(Worker& w) noexcept;
   void flush(Worker& w) noexcept;
   void withdraw_sent_ahead() noexcept;
 
@@ -535,19 +567,22 @@ EngineCore::~EngineCore() {
   }
   untrack_close(zsock_);
   untrack_close(wake_);
-  if (progress_ != nullptr) ::munmap(progress_, progress_bytes_);
+  if (slots_ != nullptr) ::munmap(slots_, slots_bytes_);
   std::lock_guard g(g_reg_mu);
   registry().erase(this);
 }
 
 void EngineCore::start() {
   (void)g_fork_registered;
-  progress_bytes_ = sizeof(std::atomic<std::uint64_t>) * static_cast<std::size_t>(n_);
-  void* m =
-      ::mmap(nullptr, progress_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  slots_bytes_ = sizeof(SlotShm) * static_cast<std::size_t>(n_);
+  void* m = ::mmap(nullptr, slots_bytes_, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) throw OSError(errno, "mmap");
-  progress_ = static_cast<std::atomic<std::uint64_t>*>(m);
-  for (int i = 0; i < n_; ++i) ::new (progress_ + i) std::atomic<std::uint64_t>(0);
+  slots_ = static_cast<SlotShm*>(m);
+  for (int i = 0; i < n_; ++i) {
+    ::new (&slots_[i].progress) std::atomic<std::uint64_t>(0);
+    ::new (&slots_[i].spill) std::atomic<std::uint64_t>(0);
+  }
   const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0) throw OSError(errno, "eventfd");
   wake_ = above_stdio(UniqueFd(efd));
@@ -561,7 +596,7 @@ void EngineCore::start() {
   if (pid < 0) throw OSError(errno, "fork");
   if (pid == 0) {
     mine.release();  // closed by close_from in the zygote
-    zygote_main(ZygoteArgs{theirs.get(), progress_, &opts_.initializer, opts_.max_tasks_per_child});
+    zygote_main(ZygoteArgs{theirs.get(), slots_, &opts_.initializer, opts_.max_tasks_per_child});
   }
   zpid_ = pid;
   theirs.reset();
@@ -590,7 +625,8 @@ void EngineCore::spawn(Worker& w) {
   UniqueFd theirs = above_stdio(UniqueFd(sv[1]));
   const int fl = ::fcntl(mine.get(), F_GETFL);
   (void)::fcntl(mine.get(), F_SETFL, fl | O_NONBLOCK);
-  progress_[w.slot].store(0, std::memory_order_relaxed);
+  slots_[w.slot].progress.store(0, std::memory_order_relaxed);
+  slots_[w.slot].spill.store(0, std::memory_order_relaxed);
   if (!send_msg(zsock_.get(), Msg{Op::spawn, w.slot, 0, 0}, theirs.get()))
     throw OSError(errno, "process pool: the fork server is gone");
   track_fd(mine.get());
@@ -745,6 +781,32 @@ void EngineCore::parse_results(Worker& w) noexcept {
     w.in.erase(w.in.begin(), w.in.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
+// A dead worker's results that were still in its batch: the frames of its slot's mirror
+// past the ones the parent has already read from the socket (a frame cut short in the
+// socket by the death is read again from the mirror, whole).
+void EngineCore::recover_unsent(Worker& w) noexcept {
+  const SlotShm& s = slots_[w.slot];
+  const std::uint64_t word = s.spill.load(std::memory_order_acquire);
+  const auto bytes = static_cast<std::uint32_t>(word);
+  if (w.doomed || w.inflight.empty() || bytes == 0 || bytes > kSpillBytes) return;
+  // Frames of the batch the socket already delivered (the worker died after writing it,
+  // before it cleared the mirror).
+  std::uint32_t have =
+      static_cast<std::uint32_t>(w.answered) - static_cast<std::uint32_t>(word >> 32);
+  std::size_t pos = 0;
+  while (have > 0 && bytes - pos >= 4) {
+    std::uint32_t len = 0;
+    std::memcpy(&len, s.batch + pos, 4);
+    if (len < 1 || len > bytes - pos - 4) return;
+    pos += 4 + len;
+    --have;
+  }
+  if (have > 0 || pos == bytes) return;  // all of it was read already
+  w.in.assign(s.batch + pos, s.batch + bytes);
+  parse_results(w);
+  w.in.clear();
+}
+
 void EngineCore::on_readable(Worker& w) noexcept {
   for (;;) {
     const std::size_t at = w.in.size();
@@ -846,14 +908,15 @@ void EngineCore::withdraw_sent_ahead() noexcept {
     if (!w.active || w.inflight.empty()) continue;
     // One compare-and-swap with the worker's: the tasks written to it and not yet taken are
     // the last `k` of inflight, and the worker will skip exactly those.
-    std::atomic<std::uint64_t>& word = progress_[w.slot];
+    std::atomic<std::uint64_t>& word = slots_[w.slot].progress;
     std::uint64_t v = word.load(std::memory_order_acquire);
     std::uint32_t k;
     do {
       const auto taken = static_cast<std::uint32_t>(v);
       k = static_cast<std::uint32_t>(static_cast<std::uint32_t>(w.dispatched) - taken);
       if (k > w.inflight.size()) k = 0;  // not ours to judge (a worker not yet reset)
-    } while (!word.compare_exchange_weak(v, (std::uint64_t{k} << 32) | static_cast<std::uint32_t>(v),
+    } while (!word.compare_exchange_weak(v,
+                                         (std::uint64_t{k} << 32) | static_cast<std::uint32_t>(v),
                                          std::memory_order_acq_rel, std::memory_order_acquire));
     const auto e = std::make_exception_ptr(
         BrokenProcessPool("cancelled by shutdown(cancel_futures) before it started"));
@@ -867,10 +930,11 @@ void EngineCore::withdraw_sent_ahead() noexcept {
 
 void EngineCore::on_exit(Worker& w, pid_t pid, int status) noexcept {
   if (w.sock) on_readable(w);  // results it wrote before it died
+  recover_unsent(w);           // results it had not written yet
   const Mode m = mode();
   // Taken (started or skipped) tasks, modulo 2^32: the window is far below that.
   const std::uint32_t started =
-      static_cast<std::uint32_t>(progress_[w.slot].load(std::memory_order_acquire));
+      static_cast<std::uint32_t>(slots_[w.slot].progress.load(std::memory_order_acquire));
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && w.inflight.empty();
   if (!w.inflight.empty()) {
     const std::uint64_t ran =

@@ -38,8 +38,11 @@
 // future that is not running.
 //
 // Self-healing: each worker publishes (the word above) how many of its tasks
-// it has started. When a worker dies, the tasks it had started and not answered fail with
-// BrokenProcessPool naming the signal or exit code; the tasks it had received but not
+// it has started, and mirrors the result frames it has not written yet into a shared batch
+// area of its slot (64 KiB; a larger batch is written at once). When a worker dies, the
+// parent reads what its socket still holds, then the mirrored frames past those: tasks
+// the worker finished keep their results. The task it was running (started, no result)
+// fails with BrokenProcessPool naming the signal or exit code; the tasks it had received but not
 // started go back to the front of the queue; a replacement worker is forked. Everything is
 // reaped (the zygote reaps workers, the parent reaps the zygote).
 //
