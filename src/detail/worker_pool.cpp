@@ -26,6 +26,7 @@
 
 #include "concur/detail/fd.hpp"
 #include "concur/detail/fork.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/logging.hpp"
 #include "concur/multiprocessing/process.hpp"
 
@@ -436,22 +437,22 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
 
   enum class Mode { running, stopping, broken, terminated };
 
-  // Guarded by mu_.
-  std::mutex mu_;
-  std::deque<std::unique_ptr<Job>> queue_;
-  Mode mode_ = Mode::running;
-  std::string broken_reason_;
-  bool done_ = false;            // the manager thread has ended
-  bool withdraw_asked_ = false;  // shutdown(cancel_futures): skip the tasks sent ahead
+  Mutex mu_;
+  std::deque<std::unique_ptr<Job>> queue_ CONCUR_GUARDED_BY(mu_);
+  Mode mode_ CONCUR_GUARDED_BY(mu_) = Mode::running;
+  std::string broken_reason_ CONCUR_GUARDED_BY(mu_);
+  bool done_ CONCUR_GUARDED_BY(mu_) = false;  // the manager thread has ended
+  // shutdown(cancel_futures): skip the tasks sent ahead
+  bool withdraw_asked_ CONCUR_GUARDED_BY(mu_) = false;
   // Guards workers_ and everything the manager thread does with them (dispatch, results,
   // exits). The manager holds it except while it sleeps in poll(); a submit from another
   // thread that gets it writes the task to an idle worker itself, saving the hand-off to
   // the manager (eventfd, wake, dispatch). Order: io_mu_ before mu_.
-  std::mutex io_mu_;
+  Mutex io_mu_;
 
   const int n_;
   EngineOptions opts_;
-  std::vector<Worker> workers_;
+  std::vector<Worker> workers_ CONCUR_GUARDED_BY(io_mu_);
   SlotShm* slots_ = nullptr;  // one per worker slot, shared with the workers
   std::size_t slots_bytes_ = 0;
   UniqueFd wake_;
@@ -459,12 +460,13 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   pid_t zpid_ = -1;
   std::thread thread_;
   std::thread::id thread_id_;
-  std::mutex join_mu_;
+  Mutex join_mu_;
   std::atomic<bool> orphan_{false};
   std::atomic<std::size_t> replaced_{0};
-  std::size_t stillborn_ = 0;  // consecutive deaths before a first task (manager thread)
-  mutable std::mutex pids_mu_;
-  std::vector<int> pids_;
+  // Consecutive deaths before a first task.
+  std::size_t stillborn_ CONCUR_GUARDED_BY(io_mu_) = 0;
+  mutable Mutex pids_mu_;
+  std::vector<int> pids_ CONCUR_GUARDED_BY(pids_mu_);
 
   void wake() noexcept {
     const std::uint64_t one = 1;
@@ -472,36 +474,36 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   }
 
  private:
-  void spawn(Worker& w);
-  void on_zygote() noexcept;
-  void on_readable(Worker& w) noexcept;
-  void parse_results(Worker& w) noexcept;
-  void recover_unsent(Worker& w) noexcept;
-  void flush(Worker& w) noexcept;
-  void withdraw_sent_ahead() noexcept;
+  void spawn(Worker& w) CONCUR_REQUIRES(io_mu_);
+  void on_zygote() noexcept CONCUR_REQUIRES(io_mu_);
+  void on_readable(Worker& w) noexcept CONCUR_REQUIRES(io_mu_);
+  void parse_results(Worker& w) noexcept CONCUR_REQUIRES(io_mu_);
+  void recover_unsent(Worker& w) noexcept CONCUR_REQUIRES(io_mu_);
+  void flush(Worker& w) noexcept CONCUR_REQUIRES(io_mu_);
+  void withdraw_sent_ahead() noexcept CONCUR_REQUIRES(io_mu_);
 
  public:
-  void dispatch() noexcept;  // io_mu_ held
+  void dispatch() noexcept CONCUR_REQUIRES(io_mu_);
   // With io_mu_ held: true if some worker has bytes the manager must still write (POLLOUT).
-  bool idle_worker() const noexcept {
+  bool idle_worker() const noexcept CONCUR_REQUIRES(io_mu_) {
     for (const Worker& w : workers_)
       if (w.active && !w.io_dead && !w.wr_closed && w.sock && w.inflight.empty()) return true;
     return false;
   }
-  bool output_pending() const noexcept {
+  bool output_pending() const noexcept CONCUR_REQUIRES(io_mu_) {
     for (const Worker& w : workers_)
       if (w.out_off < w.out.size()) return true;
     return false;
   }
 
  private:
-  void on_exit(Worker& w, pid_t pid, int status) noexcept;
-  void break_pool(const std::string& reason) noexcept;
-  void kill_all() noexcept;
+  void on_exit(Worker& w, pid_t pid, int status) noexcept CONCUR_REQUIRES(io_mu_);
+  void break_pool(const std::string& reason) noexcept CONCUR_REQUIRES(io_mu_);
+  void kill_all() noexcept CONCUR_REQUIRES(io_mu_);
   void fail_all_inflight(Worker& w, const std::exception_ptr& e) noexcept;
-  void update_pids() noexcept;
-  Mode mode() {
-    std::lock_guard g(mu_);
+  void update_pids() noexcept CONCUR_REQUIRES(io_mu_);
+  Mode mode() CONCUR_EXCLUDES(mu_) {
+    MutexLock g(mu_);
     return mode_;
   }
 };
@@ -607,10 +609,13 @@ void EngineCore::start() {
     std::lock_guard g(g_reg_mu);
     registry().insert(this);
   }
-  workers_.resize(static_cast<std::size_t>(n_));
-  for (int i = 0; i < n_; ++i) {
-    workers_[static_cast<std::size_t>(i)].slot = static_cast<std::uint32_t>(i);
-    spawn(workers_[static_cast<std::size_t>(i)]);
+  {
+    MutexLock io(io_mu_);  // no manager thread yet: for the analysis' sake
+    workers_.resize(static_cast<std::size_t>(n_));
+    for (int i = 0; i < n_; ++i) {
+      workers_[static_cast<std::size_t>(i)].slot = static_cast<std::uint32_t>(i);
+      spawn(workers_[static_cast<std::size_t>(i)]);
+    }
   }
   auto self = shared_from_this();
   thread_ = std::thread([self] { self->run(); });
@@ -644,7 +649,7 @@ void EngineCore::spawn(Worker& w) {
 }
 
 void EngineCore::update_pids() noexcept {
-  std::lock_guard g(pids_mu_);
+  MutexLock g(pids_mu_);
   pids_.clear();
   for (const Worker& w : workers_)
     if (w.active && w.pid > 0) pids_.push_back(w.pid);
@@ -666,7 +671,7 @@ void EngineCore::kill_all() noexcept {
 void EngineCore::break_pool(const std::string& reason) noexcept {
   std::deque<std::unique_ptr<Job>> q;
   {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (mode_ == Mode::broken) return;
     if (mode_ != Mode::terminated) {
       mode_ = Mode::broken;
@@ -868,7 +873,7 @@ void EngineCore::dispatch() noexcept {
   {
     std::vector<std::size_t> load(open.size());
     for (std::size_t i = 0; i < open.size(); ++i) load[i] = open[i]->inflight.size();
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     while (!queue_.empty()) {
       std::size_t best = open.size();
       for (std::size_t i = 0; i < open.size(); ++i)
@@ -961,7 +966,7 @@ void EngineCore::on_exit(Worker& w, pid_t pid, int status) noexcept {
         back.push_back(std::move(j));
     }
     if (!back.empty()) {
-      std::lock_guard g(mu_);
+      MutexLock g(mu_);
       for (auto it = back.rbegin(); it != back.rend(); ++it) queue_.push_front(std::move(*it));
     }
   }
@@ -989,7 +994,7 @@ void EngineCore::on_exit(Worker& w, pid_t pid, int status) noexcept {
   }
   bool need;
   {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     need = mode_ == Mode::running || (mode_ == Mode::stopping && !queue_.empty());
   }
   if (need && zsock_) {
@@ -1008,11 +1013,11 @@ void EngineCore::run() noexcept {
   std::vector<pollfd> fds;
   std::vector<Worker*> who;
   // Held except while blocked in poll(): a submit that finds it free dispatches itself.
-  std::unique_lock io(io_mu_);
+  io_mu_.lock();
   for (;;) {
     bool withdraw;
     {
-      std::lock_guard g(mu_);
+      MutexLock g(mu_);
       withdraw = withdraw_asked_;
       withdraw_asked_ = false;
     }
@@ -1021,7 +1026,7 @@ void EngineCore::run() noexcept {
     Mode m = mode();
     bool queue_empty;
     {
-      std::lock_guard g(mu_);
+      MutexLock g(mu_);
       queue_empty = queue_.empty();
     }
     if (m != Mode::running && queue_empty) {
@@ -1046,9 +1051,9 @@ void EngineCore::run() noexcept {
       fds.push_back({w.sock.get(), ev, 0});
       who.push_back(&w);
     }
-    io.unlock();
+    io_mu_.unlock();
     const int r = ::poll(fds.data(), fds.size(), -1);
-    io.lock();
+    io_mu_.lock();
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -1077,15 +1082,18 @@ void EngineCore::run() noexcept {
   // Anything still queued (a zygote that died) fails.
   std::deque<std::unique_ptr<Job>> q;
   {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     q.swap(queue_);
   }
   if (!q.empty()) {
     const auto e = std::make_exception_ptr(BrokenProcessPool("the process pool has stopped"));
     for (auto& j : q) j->fail(e);
   }
-  std::lock_guard g(mu_);
-  done_ = true;
+  {
+    MutexLock g(mu_);
+    done_ = true;
+  }
+  io_mu_.unlock();
 }
 
 // ---- Engine ----
@@ -1103,7 +1111,7 @@ Engine::~Engine() {
     return;
   }
   shutdown(true, false);
-  std::lock_guard jg(core_->join_mu_);
+  MutexLock jg(core_->join_mu_);
   if (core_->thread_.joinable()) core_->thread_.detach();  // shut down from its own thread
 }
 
@@ -1120,7 +1128,7 @@ void Engine::submit_many(std::vector<std::unique_ptr<Job>>& jobs, const char* af
   EngineCore& c = *core_;
   bool was_empty;
   {
-    std::lock_guard g(c.mu_);
+    MutexLock g(c.mu_);
     if (c.mode_ == EngineCore::Mode::broken) throw futures::BrokenProcessPool(c.broken_reason_);
     if (c.mode_ != EngineCore::Mode::running) throw RuntimeError(after_shutdown);
     was_empty = c.queue_.empty();
@@ -1134,13 +1142,14 @@ void Engine::submit_many(std::vector<std::unique_ptr<Job>>& jobs, const char* af
   // instead, one send for many tasks (writing each from here took 10k submits from 2.6-3.5 M/s
   // to 0.55-0.94 M/s, below the raw pipe farm, in one loaded sitting).
   if (std::this_thread::get_id() != c.thread_id_ && c.io_mu_.try_lock()) {
-    std::unique_lock io(c.io_mu_, std::adopt_lock);
-    if (c.idle_worker()) {
+    if (!c.idle_worker()) {
+      c.io_mu_.unlock();
+    } else {
       c.dispatch();
       bool need_wake = c.output_pending();
-      io.unlock();
+      c.io_mu_.unlock();
       if (!need_wake) {
-        std::lock_guard g(c.mu_);
+        MutexLock g(c.mu_);
         need_wake = !c.queue_.empty();
       }
       if (need_wake) c.wake();
@@ -1155,7 +1164,7 @@ void Engine::shutdown(bool wait, bool cancel_futures) {
   if (c.orphan_.load()) return;
   std::deque<std::unique_ptr<Job>> cancelled;
   {
-    std::lock_guard g(c.mu_);
+    MutexLock g(c.mu_);
     if (c.mode_ == EngineCore::Mode::running) c.mode_ = EngineCore::Mode::stopping;
     if (cancel_futures) {
       c.withdraw_asked_ = true;
@@ -1168,7 +1177,7 @@ void Engine::shutdown(bool wait, bool cancel_futures) {
   cancelled.clear();
   c.wake();
   if (wait && std::this_thread::get_id() != c.thread_id_) {
-    std::lock_guard jg(c.join_mu_);
+    MutexLock jg(c.join_mu_);
     if (c.thread_.joinable()) c.thread_.join();
   }
 }
@@ -1178,7 +1187,7 @@ void Engine::terminate() {
   if (c.orphan_.load()) return;
   std::deque<std::unique_ptr<Job>> q;
   {
-    std::lock_guard g(c.mu_);
+    MutexLock g(c.mu_);
     if (c.mode_ != EngineCore::Mode::broken) c.mode_ = EngineCore::Mode::terminated;
     q.swap(c.queue_);
   }
@@ -1188,13 +1197,13 @@ void Engine::terminate() {
   q.clear();
   c.wake();
   if (std::this_thread::get_id() != c.thread_id_) {
-    std::lock_guard jg(c.join_mu_);
+    MutexLock jg(c.join_mu_);
     if (c.thread_.joinable()) c.thread_.join();
   }
 }
 
 bool Engine::closed() const {
-  std::lock_guard g(core_->mu_);
+  MutexLock g(core_->mu_);
   return core_->mode_ != EngineCore::Mode::running;
 }
 
@@ -1203,7 +1212,7 @@ int Engine::max_workers() const noexcept {
 }
 
 std::vector<int> Engine::worker_pids() const {
-  std::lock_guard g(core_->pids_mu_);
+  MutexLock g(core_->pids_mu_);
   return core_->pids_;
 }
 
