@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -187,6 +188,47 @@ TEST(MpPool, KilledWorkerDoesNotHangTheMap) {
     auto out = pool.map(square, in, 1);
     EXPECT_EQ(out, std::vector<int>(200, 9));
   }
+}
+
+// A crash fails only the task that crashed: the tasks its worker finished just before (their
+// results still in its outgoing batch) call their callbacks with their values.
+TEST(MpPool, CrashKeepsTheResultsItsWorkerFinished) {
+  mp::Pool pool(1);
+  std::atomic<long> sum{0};
+  std::atomic<int> errors{0}, broken{0};
+  mp::Callbacks<std::function<void(const int&)>, std::function<void(std::exception_ptr)>> cb{
+      .callback = [&](const int& v) { sum += v; },
+      .error_callback =
+          [&](std::exception_ptr e) {
+            ++errors;
+            try {
+              std::rethrow_exception(e);
+            } catch (const fut::BrokenProcessPool&) {
+              ++broken;
+            } catch (...) {
+            }
+          }};
+  std::vector<mp::AsyncResult<int>> rs;
+  rs.push_back(pool.apply_async(cb, sleep_ms, 100));  // the worker is busy meanwhile
+  long expect = 100;
+  for (int i = 0; i < 30; ++i) {
+    rs.push_back(pool.apply_async(cb, square, i));
+    expect += i * i;
+  }
+  auto crash = pool.apply_async(cb, kill_self, SIGKILL);
+  for (int i = 30; i < 60; ++i) {
+    rs.push_back(pool.apply_async(cb, square, i));
+    expect += i * i;
+  }
+  for (auto& r : rs) r.wait();
+  crash.wait();
+  EXPECT_THROW(crash.get(), fut::BrokenProcessPool);
+  for (auto& r : rs) EXPECT_TRUE(r.successful());
+  pool.close();
+  pool.join();  // callbacks have run
+  EXPECT_EQ(errors.load(), 1);
+  EXPECT_EQ(broken.load(), 1);
+  EXPECT_EQ(sum.load(), expect);
 }
 
 TEST(MpPool, MaxTasksPerChildAndInitializerFailure) {
