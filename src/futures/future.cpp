@@ -273,6 +273,10 @@ void StateBase::remove_waiter(Waiter* w) noexcept {
 
 bool StateBase::wait(const Clock::time_point* deadline) {
   if (done()) return true;
+  if (auto d = driver_.lock()) {
+    d->drive(*this, deadline);
+    if (done()) return true;
+  }
   // A short task finishes within a few microseconds: spin that long before sleeping, since
   // a futex sleep + wake costs 12-16 us round trip here (bench/README.md). 300 rounds of
   // `pause` are ~3-12 us; submit().result() latency fell from ~18 us to ~2 us with it.

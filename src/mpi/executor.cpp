@@ -7,8 +7,9 @@
 //          message; not ok: the codec message of the exception's ExceptionInfo)
 //   stop   (tag kTagStop,   root -> worker): empty; the worker leaves its serve loop
 //   gone   (tag kTagGone,   worker -> root): empty; the worker's process is exiting
-// Only rank 0's communication thread calls MPI on rank 0 while an executor runs (MPI's
-// SERIALIZED level suffices); a worker calls MPI only from the thread that serves.
+// On rank 0 one thread at a time calls MPI, under the engine's progress lock: the
+// communication thread, a submitting thread or a waiting thread (Engine::drive), so MPI's
+// SERIALIZED level suffices; a worker calls MPI only from the thread that serves.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -216,7 +217,12 @@ class Session {
 };
 
 // ---- rank 0's side of one executor ----
-class Engine {
+// Progress: every MPI call on rank 0 is made under pm_, by the communication thread, by a
+// submitting thread that finds pm_ free (it sends its task itself), or by a thread waiting
+// on one of the executor's futures (WaitDriver: it polls for replies itself for up to
+// idle_spin, while the communication thread stands aside). A lone submit(f).result() then
+// crosses no thread hand-off on rank 0.
+class Engine : public concur::detail::WaitDriver {
  public:
   Engine(std::shared_ptr<Session> session, std::vector<int> workers, MpiOptions options)
       : session_(std::move(session)), options_(options) {
@@ -242,10 +248,59 @@ class Engine {
       throw RuntimeError("cannot schedule new futures after shutdown");
     }
     queue_.push_back(std::move(c));
-    if (sleeping_) cv_.notify_one();
+    if (tls_engine == this) return;  // a callback under pm_: the loop it runs in dispatches
+    lk.unlock();
+    // Send it from here if nobody is making progress now: one hand-off less. (Only the
+    // send: receiving is left to the communication thread or a waiter, so a stream of
+    // submits does not also probe once per submit.)
+    if (pm_.try_lock()) {
+      const void* saved = tls_engine;
+      tls_engine = this;
+      progress_step(/*receive=*/false);
+      tls_engine = saved;
+      pm_.unlock();
+    }
+    // The communication thread must hear of it when it sleeps with nothing out (a future
+    // nobody waits on, a done-callback only, is completed by it alone), or in its back-off
+    // with the task still queued.
+    lk.lock();
+    if (sleeping_ == Sleep::idle || (sleeping_ == Sleep::backoff && !queue_.empty()))
+      cv_.notify_one();
+  }
+
+  void drive(concur::detail::StateBase& s,
+             const concur::detail::Clock::time_point* deadline) noexcept override {
+    if (tls_engine == this) return;  // a done-callback of this executor: it holds pm_
+    if (options_.wait_poll.count() <= 0) return;
+    using concur::detail::Clock;
+    drivers_.fetch_add(1, std::memory_order_acq_rel);
+    const void* saved = tls_engine;
+    tls_engine = this;  // a done-callback run from here is one of this executor's
+    // 1 ms by default: long enough that a reply delayed by the scheduler (two vCPUs, three
+    // ranks) is still polled here; with 200 us one lone task in ten took 330-370 us (the
+    // waiter gave up, slept, and was woken through the communication thread).
+    const auto until = Clock::now() + options_.wait_poll;
+    while (!s.done()) {
+      if (pm_.try_lock()) {
+        progress_step();
+        pm_.unlock();
+      } else {
+        concur::detail::cpu_relax();
+      }
+      if (s.done()) break;
+      const auto now = Clock::now();
+      if (now >= until || (deadline && now >= *deadline)) break;
+    }
+    tls_engine = saved;
+    // No wake-up on the way out: the communication thread, standing aside, looks again
+    // within 1 ms. Waking it after every completed wait made it compete with the next
+    // waiter (and with busy-polling ranks) for the CPU: with busy-polling ranks, N submits
+    // then their results fell from 192k to 4.5-15k tasks/s.
+    drivers_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   void shutdown(bool wait, bool cancel_futures) {
+    // (pm_ may be held by this thread: a done-callback; nothing below takes it.)
     std::deque<Call> cancelled;
     {
       std::lock_guard lk(mu_);
@@ -345,6 +400,7 @@ class Engine {
           continue;
         }
         ++s.inflight;
+        outstanding_.fetch_add(1, std::memory_order_relaxed);
       }
     }
     return any;
@@ -361,6 +417,7 @@ class Engine {
     inflight_.erase(it);
     MPI_Wait(&f.req, MPI_STATUS_IGNORE);  // the worker has received it
     --slots_[f.slot].inflight;
+    outstanding_.fetch_sub(1, std::memory_order_relaxed);
     const auto body = m.subspan(kResultHeader);
     std::exception_ptr e;
     try {
@@ -400,6 +457,7 @@ class Engine {
                                   BrokenExecutor("MpiPoolExecutor: rank " + std::to_string(source) +
                                                  " exited while running this task")));
         it = inflight_.erase(it);
+        outstanding_.fetch_sub(1, std::memory_order_relaxed);
       }
     }
     if (live_ == 0) {
@@ -432,25 +490,51 @@ class Engine {
     }
   }
 
+  // One round of progress (pm_ held): sends what can be sent, receives what has arrived.
+  // True if anything moved.
+  bool progress_step(bool receive = true) noexcept {
+    try {
+      bool progress = dispatch();
+      return (receive && poll()) || progress;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "concur: MpiPoolExecutor: %s\n", e.what());
+      std::abort();  // MPI itself is broken: the job cannot go on
+    }
+  }
+
   void run() {
     tls_engine = this;
     Backoff backoff(options_);
     for (;;) {
       bool progress = false;
-      try {
-        progress = dispatch();
-        progress = poll() || progress;
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "concur: MpiPoolExecutor: %s\n", e.what());
-        std::abort();  // MPI itself is broken: the job cannot go on
+      bool stepped = false;
+      if (drivers_.load(std::memory_order_acquire) == 0 && pm_.try_lock()) {
+        progress = progress_step();
+        pm_.unlock();
+        stepped = true;
+      }
+      if (!stepped) {
+        if (drivers_.load(std::memory_order_acquire) > 0) {
+          // A waiting thread polls now: stand aside, looking again every 1 ms.
+          std::unique_lock lk(mu_);
+          sleeping_ = Sleep::for_drivers;
+          cv_.wait_for(lk, std::chrono::milliseconds(1));
+          sleeping_ = Sleep::no;
+          backoff.reset();
+        } else {
+          concur::detail::cpu_relax();  // a submitter holds pm_ for a moment
+        }
+        continue;
       }
       std::unique_lock lk(mu_);
-      if (inflight_.empty() && (queue_.empty() || broken_)) {
+      if (outstanding_.load(std::memory_order_relaxed) == 0 && (queue_.empty() || broken_)) {
         if (shutdown_ || broken_) return;
         // Nothing out and nothing to send: sleep until a submit or a shutdown.
-        sleeping_ = true;
-        cv_.wait(lk, [&] { return !queue_.empty() || shutdown_; });
-        sleeping_ = false;
+        sleeping_ = Sleep::idle;
+        cv_.wait(lk, [&] {
+          return !queue_.empty() || shutdown_ || outstanding_.load(std::memory_order_relaxed) > 0;
+        });
+        sleeping_ = Sleep::no;
         backoff.reset();
         continue;
       }
@@ -460,9 +544,9 @@ class Engine {
       }
       const auto pause = backoff.next();
       if (pause.count() == 0) continue;
-      sleeping_ = true;
+      sleeping_ = Sleep::backoff;
       cv_.wait_for(lk, pause);
-      sleeping_ = false;
+      sleeping_ = Sleep::no;
     }
   }
 
@@ -473,8 +557,14 @@ class Engine {
   std::deque<Call> queue_;  // guarded by mu_
   bool shutdown_ = false;   // guarded by mu_
   bool broken_ = false;     // guarded by mu_
-  bool sleeping_ = false;   // guarded by mu_
-  // The communication thread's own.
+  // Where the communication thread sleeps (guarded by mu_): idle (nothing out: a submit
+  // must wake it), for_drivers (a waiter polls: the last one hands back), backoff.
+  enum class Sleep { no, idle, for_drivers, backoff };
+  Sleep sleeping_ = Sleep::no;
+  std::mutex pm_;                            // progress: held by whoever calls MPI on rank 0
+  std::atomic<int> drivers_{0};              // threads polling in drive()
+  std::atomic<std::size_t> outstanding_{0};  // tasks sent and not answered (pm_ writes)
+  // Guarded by pm_.
   std::vector<Slot> slots_;
   std::size_t live_ = 0;
   std::map<std::uint64_t, InFlight> inflight_;
@@ -636,6 +726,7 @@ int MpiPoolExecutor::max_workers() const noexcept {
 }
 
 void MpiPoolExecutor::push(mpi::detail::Call c) {
+  c.state->set_driver(engine_);  // a waiter polls for its reply itself (Engine::drive)
   engine_->push(std::move(c));
 }
 

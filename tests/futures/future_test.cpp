@@ -29,6 +29,45 @@ std::thread later(std::chrono::milliseconds d, F fn) {
   });
 }
 
+// A WaitDriver polls in the waiter's place: result() calls it before sleeping, and a future
+// it completes there returns without any other thread; an expired driver (its producer gone)
+// is skipped and the wait sleeps as usual.
+struct CompletingDriver : concur::detail::WaitDriver {
+  cf::Future<int>* f = nullptr;
+  int calls = 0;
+  void drive(concur::detail::StateBase& s,
+             const concur::detail::Clock::time_point*) noexcept override {
+    ++calls;
+    EXPECT_EQ(&s, f->state_base());
+    if (calls == 1) f->set_result(7);
+  }
+};
+
+TEST(Future, WaitDriverPollsInTheWaitersPlace) {
+  auto d = std::make_shared<CompletingDriver>();
+  cf::Future<int> f;
+  d->f = &f;
+  f.state_base()->set_driver(d);
+  ASSERT_TRUE(f.set_running_or_notify_cancel());
+  EXPECT_EQ(f.result(5s), 7);  // no other thread: only the driver can have completed it
+  EXPECT_EQ(d->calls, 1);
+  EXPECT_EQ(f.result(), 7);  // done: the driver is not called again
+  EXPECT_EQ(d->calls, 1);
+
+  cf::Future<int> g;
+  {
+    auto gone = std::make_shared<CompletingDriver>();
+    g.state_base()->set_driver(gone);
+  }
+  ASSERT_TRUE(g.set_running_or_notify_cancel());
+  std::thread t([&] {
+    std::this_thread::sleep_for(20ms);
+    g.set_result(9);
+  });
+  EXPECT_EQ(g.result(5s), 9);
+  t.join();
+}
+
 TEST(Future, StateMachinePendingRunningFinished) {
   cf::Future<int> f;
   EXPECT_FALSE(f.done());

@@ -402,6 +402,45 @@ TEST(MpiPoolExecutor, BackoffSleepingPathStillCompletesTasks) {
   }
 }
 
+// Futures nobody waits on (a done-callback only) are completed by the communication thread,
+// also when their tasks were sent by the submitting thread itself; with and without waiters
+// that poll.
+TEST(MpiPoolExecutor, FuturesWithOnlyACallbackComplete) {
+  for (const auto poll : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(1ms)}) {
+    futures::MpiPoolExecutor ex({.wait_poll = poll});
+    std::atomic<int> called{0};
+    std::atomic<long> sum{0};
+    std::vector<futures::Future<int>> fs;
+    for (int round = 0; round < 20; ++round) {
+      std::this_thread::sleep_for(2ms);  // the communication thread goes idle between them
+      fs.push_back(ex.submit(add, round, 1));
+      fs.back().add_done_callback([&](futures::Future<int>& f) {
+        sum.fetch_add(f.result());
+        called.fetch_add(1);
+      });
+    }
+    for (int i = 0; i < 10000 && called.load() < 20; ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(called.load(), 20);
+    EXPECT_EQ(sum.load(), 20L * 21 / 2);
+    for (auto& f : fs) EXPECT_TRUE(f.done());
+  }
+}
+
+// Several threads each waiting on their own lone tasks: they take turns at polling (and
+// complete each other's futures), every result is right.
+TEST(MpiPoolExecutor, ConcurrentWaitersEachGetTheirResults) {
+  futures::MpiPoolExecutor ex;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i)
+        if (ex.submit(add, t * 1000, i).result(60s) != t * 1000 + i) wrong.fetch_add(1);
+    });
+  for (auto& th : ts) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 int main(int argc, char** argv) {
   return futures::mpi::main(argc, argv, [](int ac, char** av) {
     testing::InitGoogleTest(&ac, av);

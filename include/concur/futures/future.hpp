@@ -161,6 +161,19 @@ std::string result_type_name(const std::type_info& t);
 // exceptions in callbacks and initializers. Never throws.
 void log_error(const std::string& message, std::exception_ptr e, bool critical = false) noexcept;
 
+class StateBase;
+
+// A producer whose futures complete by polling (the MPI executor: replies arrive only when
+// someone probes): a thread about to wait on one of its futures polls in its place for a
+// while instead of sleeping, so one lone task costs no thread hand-off. drive() returns when
+// the future is done, the deadline passes or the driver's own budget is spent; it never
+// runs tasks, but futures it completes meanwhile run their done-callbacks on the caller.
+class WaitDriver {
+ public:
+  virtual ~WaitDriver() = default;
+  virtual void drive(StateBase& s, const Clock::time_point* deadline) noexcept = 0;
+};
+
 // The type-independent part of a future's shared state.
 class StateBase {
  public:
@@ -208,8 +221,12 @@ class StateBase {
   bool add_waiter(Waiter* w);
   void remove_waiter(Waiter* w) noexcept;
   // Blocks until done or *deadline (nullptr: none); returns done(). Never runs other
-  // work meanwhile; a pool worker announces the wait to its pool (BlockedInWait).
+  // work meanwhile; a pool worker announces the wait to its pool (BlockedInWait). With a
+  // driver, the driver polls first (WaitDriver).
   bool wait(const Clock::time_point* deadline);
+  // Executor-side, before the future is handed out: the WaitDriver of its producer (held
+  // weakly: a future may outlive its executor).
+  void set_driver(std::weak_ptr<WaitDriver> d) noexcept { driver_ = std::move(d); }
   // Python's repr: "<Future at 0x... state=finished raised ValueError>".
   std::string repr() const;
 
@@ -258,7 +275,8 @@ class StateBase {
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<std::uint32_t> state_{static_cast<std::uint32_t>(State::Pending)};
   mutable BasicLock<Scope::Private> lock_;
-  std::exception_ptr exc_;  // written before FINISHED is published
+  std::exception_ptr exc_;            // written before FINISHED is published
+  std::weak_ptr<WaitDriver> driver_;  // set before the future is shared
   // Registered waiters and callbacks, allocated on first registration (most futures never
   // get any; keeping them out of line keeps a task's state small). Guarded by lock_.
   struct Listeners {
@@ -857,8 +875,8 @@ class AsCompletedSource {
   }
 
   std::vector<futures::Future<T>> all_;  // keeps every state alive while registered
-  std::vector<std::size_t> ready_;      // indices of those done before the call, input order
-  std::vector<StateBase*> registered_;  // waiting for them
+  std::vector<std::size_t> ready_;       // indices of those done before the call, input order
+  std::vector<StateBase*> registered_;   // waiting for them
   std::unique_ptr<MultiWaiter> waiter_;
   std::optional<Clock::time_point> dl_;
   std::size_t next_ready_ = 0;
@@ -886,9 +904,8 @@ AsCompleted<detail::future_value_t<R>> as_completed(
 template <detail::FutureRange R, class Rep, class Period>
 AsCompleted<detail::future_value_t<R>> as_completed(R&& fs,
                                                     std::chrono::duration<Rep, Period> timeout) {
-  return as_completed(
-      std::forward<R>(fs),
-      std::optional<std::chrono::nanoseconds>(concur::detail::saturating_ns(timeout)));
+  return as_completed(std::forward<R>(fs), std::optional<std::chrono::nanoseconds>(
+                                               concur::detail::saturating_ns(timeout)));
 }
 
 }  // namespace concur::futures

@@ -23,7 +23,11 @@
 // input order; shutdown(wait, cancel_futures); the destructor is shutdown(true). A task
 // counts as running once it is sent to a rank (at most max_inflight_per_worker per rank), so
 // cancel() succeeds only while it waits on rank 0. Futures complete on rank 0's
-// communication thread (their callbacks run there).
+// communication thread, or on a thread of rank 0 that waits on one of them: such a thread
+// (result(), exception(), wait() of a Future) polls MPI for replies itself for up to
+// MpiOptions::wait_poll before it sleeps, and a submit sends its task itself when no other
+// thread is making progress, so a lone submit(f).result() crosses no thread hand-off.
+// Done-callbacks run on whichever of those threads completes the future.
 //
 // Ranks that go away: a worker rank whose process exits (exit(), return from main) while
 // serving tells rank 0 first; rank 0 fails that rank's in-flight tasks with BrokenExecutor
@@ -75,6 +79,11 @@ struct MpiOptions {
   std::chrono::nanoseconds max_backoff = std::chrono::milliseconds(1);
   // Tasks sent to one rank before its first result is back (>= 1): 2 hides the round trip.
   int max_inflight_per_worker = 2;
+  // A thread waiting on a future of this executor polls for replies itself this long (the
+  // communication thread stands aside meanwhile), then sleeps. It costs the waiter's CPU
+  // for up to this long per wait; 0: waiters sleep at once and the communication thread
+  // completes every future (one thread hand-off more per task).
+  std::chrono::nanoseconds wait_poll = std::chrono::milliseconds(1);
 };
 
 namespace mpi::detail {
@@ -174,8 +183,7 @@ bool registrar(const char* name) noexcept {
 
 // Decodes a result message and completes the future with it (DecodeError/TypeError: the
 // caller fails the future with that instead).
-using Completer = void (*)(concur::detail::StateBase* state,
-                           std::span<const std::byte> result);
+using Completer = void (*)(concur::detail::StateBase* state, std::span<const std::byte> result);
 
 template <class Stored>
 void complete(concur::detail::StateBase* s, std::span<const std::byte> result) {
@@ -183,8 +191,7 @@ void complete(concur::detail::StateBase* s, std::span<const std::byte> result) {
   st->set_value(codec::decode<Stored>(result));
 }
 template <>
-inline void complete<void>(concur::detail::StateBase* s,
-                           std::span<const std::byte> result) {
+inline void complete<void>(concur::detail::StateBase* s, std::span<const std::byte> result) {
   (void)codec::decode<std::monostate>(result);
   static_cast<concur::detail::TypedState<void>*>(s)->set_value();
 }
