@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,15 @@ void cpu_bound_args(benchmark::internal::Benchmark* b) {
       ->MinTime(1.0);
 }
 
+// The 8 CPU-bound tasks of one round, on `ex`.
+void eight_tasks(fut::ProcessPoolExecutor& ex, long iters) {
+  std::vector<fut::Future<long>> fs;
+  for (int i = 0; i < 8; ++i) fs.push_back(ex.submit(spin, iters));
+  long s = 0;
+  for (auto& f : fs) s += f.result();
+  benchmark::DoNotOptimize(s);
+}
+
 // 8 tasks of `range(1)` loop iterations on 1 or 2 workers: 2.5M iterations (about 1 ms a
 // task, where the per-task hand-offs still show) and 25M (about 10 ms, the notes' kind of
 // CPU-bound task). Both workers are started before the timing.
@@ -189,13 +199,7 @@ void BM_CpuBound(benchmark::State& state) {
     for (int i = 0; i < workers; ++i) warm.push_back(ex.submit(spin, 100000L));
     for (auto& f : warm) (void)f.result();
   }
-  for (auto _ : state) {
-    std::vector<fut::Future<long>> fs;
-    for (int i = 0; i < 8; ++i) fs.push_back(ex.submit(spin, iters));
-    long s = 0;
-    for (auto& f : fs) s += f.result();
-    benchmark::DoNotOptimize(s);
-  }
+  for (auto _ : state) eight_tasks(ex, iters);
   state.SetLabel(workers == 1 ? "1 worker" : "2 workers");
 }
 BENCHMARK(BM_CpuBound)->Apply(cpu_bound_args);
@@ -237,29 +241,26 @@ BENCHMARK(BM_Limit_CpuBound_fork)->Apply(cpu_bound_args);
 void BM_CpuBoundSpeedup(benchmark::State& state) {
   const bool bare = state.range(0) == 1;
   const long iters = static_cast<long>(state.range(1));
-  fut::ProcessPoolExecutor one(1), two(2);
-  auto run = [&](fut::ProcessPoolExecutor& ex) {
-    std::vector<fut::Future<long>> fs;
-    for (int i = 0; i < 8; ++i) fs.push_back(ex.submit(spin, iters));
-    long s = 0;
-    for (auto& f : fs) s += f.result();
-    benchmark::DoNotOptimize(s);
+  std::optional<fut::ProcessPoolExecutor> one, two;  // the pools' case only
+  if (!bare) {
+    one.emplace(1);
+    two.emplace(2);
+    eight_tasks(*one, iters);  // warm both (the workers are forked by the constructors)
+    eight_tasks(*two, iters);
+  }
+  auto round = [&](int n) {
+    if (bare)
+      fork_round(n, iters);
+    else
+      eight_tasks(n == 1 ? *one : *two, iters);
   };
-  run(one);  // warm both (the workers are forked by the constructors)
-  run(two);
   double t1 = 0, t2 = 0;
   using clk = std::chrono::steady_clock;
   for (auto _ : state) {
     auto a = clk::now();
-    if (bare)
-      fork_round(1, iters);
-    else
-      run(one);
+    round(1);
     auto b = clk::now();
-    if (bare)
-      fork_round(2, iters);
-    else
-      run(two);
+    round(2);
     auto c = clk::now();
     t1 += std::chrono::duration<double>(b - a).count();
     t2 += std::chrono::duration<double>(c - b).count();

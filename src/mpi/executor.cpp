@@ -220,7 +220,7 @@ class Session {
 // Progress: every MPI call on rank 0 is made under pm_, by the communication thread, by a
 // submitting thread that finds pm_ free (it sends its task itself), or by a thread waiting
 // on one of the executor's futures (WaitDriver: it polls for replies itself for up to
-// idle_spin, while the communication thread stands aside). A lone submit(f).result() then
+// wait_poll, while the communication thread stands aside). A lone submit(f).result() then
 // crosses no thread hand-off on rank 0.
 class Engine : public concur::detail::WaitDriver {
  public:
@@ -253,13 +253,7 @@ class Engine : public concur::detail::WaitDriver {
     // Send it from here if nobody is making progress now: one hand-off less. (Only the
     // send: receiving is left to the communication thread or a waiter, so a stream of
     // submits does not also probe once per submit.)
-    if (pm_.try_lock()) {
-      const void* saved = tls_engine;
-      tls_engine = this;
-      progress_step(/*receive=*/false);
-      tls_engine = saved;
-      pm_.unlock();
-    }
+    (void)try_step(/*receive=*/false);
     // The communication thread must hear of it when it sleeps with nothing out (a future
     // nobody waits on, a done-callback only, is completed by it alone), or in its back-off
     // with the task still queued.
@@ -274,24 +268,16 @@ class Engine : public concur::detail::WaitDriver {
     if (options_.wait_poll.count() <= 0) return;
     using concur::detail::Clock;
     drivers_.fetch_add(1, std::memory_order_acq_rel);
-    const void* saved = tls_engine;
-    tls_engine = this;  // a done-callback run from here is one of this executor's
     // 1 ms by default: long enough that a reply delayed by the scheduler (two vCPUs, three
     // ranks) is still polled here; with 200 us one lone task in ten took 330-370 us (the
     // waiter gave up, slept, and was woken through the communication thread).
     const auto until = Clock::now() + options_.wait_poll;
     while (!s.done()) {
-      if (pm_.try_lock()) {
-        progress_step();
-        pm_.unlock();
-      } else {
-        concur::detail::cpu_relax();
-      }
+      if (!try_step(/*receive=*/true)) concur::detail::cpu_relax();
       if (s.done()) break;
       const auto now = Clock::now();
       if (now >= until || (deadline && now >= *deadline)) break;
     }
-    tls_engine = saved;
     // No wake-up on the way out: the communication thread, standing aside, looks again
     // within 1 ms. Waking it after every completed wait made it compete with the next
     // waiter (and with busy-polling ranks) for the CPU: with busy-polling ranks, N submits
@@ -490,9 +476,24 @@ class Engine : public concur::detail::WaitDriver {
     }
   }
 
+  // One round of progress if pm_ is free; false if another thread holds it. Meanwhile
+  // this thread counts as the engine's (tls_engine): a done-callback run here that submits
+  // only queues, one that waits does not drive again, a shutdown(wait) does not join.
+  // `moved`: whether anything was sent or received.
+  bool try_step(bool receive, bool* moved = nullptr) noexcept {
+    if (!pm_.try_lock()) return false;
+    const void* saved = tls_engine;
+    tls_engine = this;
+    const bool m = progress_step(receive);
+    tls_engine = saved;
+    pm_.unlock();
+    if (moved) *moved = m;
+    return true;
+  }
+
   // One round of progress (pm_ held): sends what can be sent, receives what has arrived.
   // True if anything moved.
-  bool progress_step(bool receive = true) noexcept {
+  bool progress_step(bool receive) noexcept {
     try {
       bool progress = dispatch();
       return (receive && poll()) || progress;
@@ -507,19 +508,13 @@ class Engine : public concur::detail::WaitDriver {
     Backoff backoff(options_);
     for (;;) {
       bool progress = false;
-      bool stepped = false;
-      if (drivers_.load(std::memory_order_acquire) == 0 && pm_.try_lock()) {
-        progress = progress_step();
-        pm_.unlock();
-        stepped = true;
-      }
+      const bool stepped =
+          drivers_.load(std::memory_order_acquire) == 0 && try_step(/*receive=*/true, &progress);
       if (!stepped) {
         if (drivers_.load(std::memory_order_acquire) > 0) {
           // A waiting thread polls now: stand aside, looking again every 1 ms.
           std::unique_lock lk(mu_);
-          sleeping_ = Sleep::for_drivers;
           cv_.wait_for(lk, std::chrono::milliseconds(1));
-          sleeping_ = Sleep::no;
           backoff.reset();
         } else {
           concur::detail::cpu_relax();  // a submitter holds pm_ for a moment
@@ -557,9 +552,10 @@ class Engine : public concur::detail::WaitDriver {
   std::deque<Call> queue_;  // guarded by mu_
   bool shutdown_ = false;   // guarded by mu_
   bool broken_ = false;     // guarded by mu_
-  // Where the communication thread sleeps (guarded by mu_): idle (nothing out: a submit
-  // must wake it), for_drivers (a waiter polls: the last one hands back), backoff.
-  enum class Sleep { no, idle, for_drivers, backoff };
+  // Where the communication thread sleeps (guarded by mu_), for push(): idle (nothing
+  // out: a submit must wake it) or backoff (a queued task should not wait for the pause).
+  // Standing aside for a waiter that polls counts as neither: it looks again within 1 ms.
+  enum class Sleep { no, idle, backoff };
   Sleep sleeping_ = Sleep::no;
   std::mutex pm_;                            // progress: held by whoever calls MPI on rank 0
   std::atomic<int> drivers_{0};              // threads polling in drive()
