@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -530,6 +531,7 @@ TEST(MpQueueKill, QueueOfStringsSurvivesRandomKills) {
            std::string(i % 97 == 0 ? 2000 : i % 50, static_cast<char>('a' + i % 26));
   };
   std::mt19937 rng(7);
+  int stops_lost = 0;
   for (int round = 0; round < 60; ++round) {
     mp::Queue<std::string> q(rng() % 2 ? 0 : 16, {.capacity = 4096, .max_message = 1 << 16});
     auto* done = static_cast<std::atomic<std::uint8_t>*>(
@@ -545,23 +547,24 @@ TEST(MpQueueKill, QueueOfStringsSurvivesRandomKills) {
       q.put("stop");
       return 0;
     });
-    // The consumer; if it is killed, this process takes over its role.
-    auto consume = [&]() -> int {
-      for (;;) {
-        const std::string s = q.get();
-        if (s == "stop") return 0;
-        const int i = std::stoi(s);
-        if (s != text(i)) return 5;
-        got[i].fetch_add(1);
-      }
+    // The consumer: 0 after "stop"; 5 for a torn message.
+    auto take = [&](const std::string& s) -> int {
+      if (s == "stop") return 0;
+      const int i = std::stoi(s);
+      if (s != text(i)) return 5;
+      got[i].fetch_add(1);
+      return -1;
     };
     const pid_t cons = fork_child([&] {
       ::alarm(10);
-      return consume();
+      for (;;)
+        if (const int rc = take(q.get()); rc >= 0) return rc;
     });
     ::usleep(static_cast<unsigned>(rng() % 3000));
     ::kill(victim == 0 ? prod : cons, SIGKILL);
-    int ps, cs;
+    int ps = 0, cs;
+    bool prod_reaped = false;
+    bool stop_lost = false;  // the killed consumer's last committed get was "stop" itself
     if (victim == 0) {
       ps = wait_exit(prod);
       if (ps == -SIGKILL) q.put("stop");
@@ -569,9 +572,27 @@ TEST(MpQueueKill, QueueOfStringsSurvivesRandomKills) {
     } else {
       cs = wait_exit(cons);
       if (cs == -SIGKILL) {
-        ASSERT_EQ(consume(), 0) << round;
+        // This process takes the consumer's place until "stop" comes, or until the producer
+        // has exited and the queue is empty: then the kill landed after the consumer's get of
+        // "stop" committed, before it exited (about one run in a hundred under load hits that
+        // window, and a plain get() waited forever). Bounded, so a wedge fails the round.
+        int rc = -1, st = 0;
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (rc < 0 && std::chrono::steady_clock::now() < give_up) {
+          if (auto s = q.try_get(std::chrono::milliseconds(20))) {
+            rc = take(*s);
+          } else if (!prod_reaped && ::waitpid(prod, &st, WNOHANG) == prod) {
+            prod_reaped = true;
+            ps = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+          } else if (prod_reaped && q.empty()) {  // the producer is gone: nothing more can come
+            stop_lost = true;
+            ++stops_lost;
+            rc = 0;
+          }
+        }
+        ASSERT_EQ(rc, 0) << round << " the parent's takeover";
       }
-      ps = wait_exit(prod);
+      if (!prod_reaped) ps = wait_exit(prod);
     }
     ASSERT_TRUE(ps == 0 || (victim == 0 && ps == -SIGKILL)) << round << " producer " << ps;
     ASSERT_TRUE(cs == 0 || (victim == 1 && cs == -SIGKILL)) << round << " consumer " << cs;
@@ -581,7 +602,9 @@ TEST(MpQueueKill, QueueOfStringsSurvivesRandomKills) {
       if (done[i].load() && !got[i].load()) ++missing;
       if (!done[i].load() && got[i].load()) ++extra;
     }
-    EXPECT_LE(missing, victim == 1 && cs == -SIGKILL ? 1 : 0) << round;
+    // One message may die with a killed consumer whose get had committed; if that one was
+    // "stop", every numbered message before it had arrived.
+    EXPECT_LE(missing, victim == 1 && cs == -SIGKILL && !stop_lost ? 1 : 0) << round;
     EXPECT_LE(extra, victim == 0 && ps == -SIGKILL ? 1 : 0) << round;
     if (victim == 0 && ps == -SIGKILL && !q.empty()) {
       // The kill landed after the producer's own "stop" was put, before it exited: the
@@ -591,6 +614,7 @@ TEST(MpQueueKill, QueueOfStringsSurvivesRandomKills) {
     EXPECT_TRUE(q.empty()) << round;
     ::munmap(done, 800);
   }
+  std::printf("rounds whose killed consumer had taken \"stop\": %d of 60\n", stops_lost);
   EXPECT_EQ(count_dir("/proc/self/fd"), fds);
   EXPECT_EQ(count_shared_mappings(), maps);
 }
