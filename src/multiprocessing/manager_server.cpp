@@ -70,10 +70,10 @@ bool is_path(const std::string& address) {
 
 // The connections a serve_forever() serves, so that shutdown can end them and wait.
 struct LiveConnections {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::set<int> fds;
-  std::size_t threads = 0;
+  detail::Mutex mu;
+  std::condition_variable_any cv;  // waited on with mu
+  std::set<int> fds CONCUR_GUARDED_BY(mu);
+  std::size_t threads CONCUR_GUARDED_BY(mu) = 0;
 };
 
 }  // namespace
@@ -82,11 +82,19 @@ struct BaseManager::Impl {
   enum class State { initial, started, serving, connected, shut };
   ManagerOptions options;
   std::atomic<State> state{State::initial};
-  mutable std::mutex mu;  // guards address and listening (serve_forever runs in another thread)
+  mutable detail::Mutex mu;  // serve_forever runs in another thread
   pid_t owner = ::getpid();
   std::shared_ptr<detail::ServerCore> server = std::make_shared<detail::ServerCore>();
   std::shared_ptr<detail::ClientCore> client;
-  std::string address;
+  std::string address CONCUR_GUARDED_BY(mu);
+  void set_address(std::string a) {
+    detail::MutexLock g(mu);
+    address = std::move(a);
+  }
+  std::string get_address() const {
+    detail::MutexLock g(mu);
+    return address;
+  }
   std::unique_ptr<Process> process;
   // serve_forever:
   std::atomic<bool> stop{false};
@@ -106,7 +114,7 @@ struct BaseManager::Impl {
       if (stop.load()) break;
       const int fd = c.fileno();
       if (track) {
-        std::lock_guard<std::mutex> g(live->mu);
+        detail::MutexLock g(live->mu);
         live->fds.insert(fd);
         ++live->threads;
       }
@@ -114,7 +122,7 @@ struct BaseManager::Impl {
                    c = std::move(c)]() mutable {
         server->serve_connection(std::move(c), key);
         if (track) {
-          std::lock_guard<std::mutex> g(live->mu);
+          detail::MutexLock g(live->mu);
           live->fds.erase(fd);
           if (--live->threads == 0) live->cv.notify_all();
         }
@@ -135,15 +143,16 @@ struct BaseManager::Impl {
     std::optional<Listener> listener;
     try {
       listener.emplace(options.address.empty() ? private_address() : options.address);
-      address = listener->address();
-      report.send(std::tuple<bool, std::string, concur::detail::ExceptionInfo>(true, address, {}));
+      set_address(listener->address());
+      report.send(std::tuple<bool, std::string, concur::detail::ExceptionInfo>(
+          true, listener->address(), {}));
     } catch (...) {
       report.send(std::tuple<bool, std::string, concur::detail::ExceptionInfo>(
           false, "", concur::detail::describe(std::current_exception())));
       ::_exit(1);
     }
     report.close();
-    const std::string bound = address;
+    const std::string bound = listener->address();
     auto leave = [bound] {
       if (is_path(bound)) ::unlink(bound.c_str());
       ::_exit(0);
@@ -163,9 +172,9 @@ struct BaseManager::Impl {
     ::_exit(0);
   }
 
-  Listener* listening = nullptr;  // serve_forever's, while it accepts (guarded by mu)
+  Listener* listening CONCUR_GUARDED_BY(mu) = nullptr;  // serve_forever's, while it accepts
   void wake_acceptor() {
-    std::lock_guard<std::mutex> g(mu);
+    detail::MutexLock g(mu);
     if (listening != nullptr) listening->close();  // accept() returns; the loop sees `stop`
   }
 };
@@ -214,10 +223,7 @@ void BaseManager::start() {
     I.process->join();
     concur::detail::rethrow(std::get<2>(msg));
   }
-  {
-    std::lock_guard<std::mutex> g(I.mu);
-    I.address = std::get<1>(msg);
-  }
+  I.set_address(std::get<1>(msg));
   I.client = detail::ClientCore::make(detail::manager_connector(std::get<1>(msg), I.options.authkey), std::get<1>(msg));
   I.state = Impl::State::started;
 }
@@ -232,20 +238,22 @@ void BaseManager::serve_forever() {
     I.wake_acceptor();
   };
   {
-    std::lock_guard<std::mutex> g(I.mu);
+    detail::MutexLock g(I.mu);
     I.address = listener.address();
     I.listening = &listener;
   }
   I.state = Impl::State::serving;
   I.accept_loop(listener, true);
   {
-    std::lock_guard<std::mutex> g(I.mu);  // a wake_acceptor() in progress finishes first
+    detail::MutexLock g(I.mu);  // a wake_acceptor() in progress finishes first
     I.listening = nullptr;
   }
   listener.close();
-  std::unique_lock<std::mutex> g(I.live->mu);
-  for (int fd : I.live->fds) ::shutdown(fd, SHUT_RDWR);  // their recv returns: EOF
-  I.live->cv.wait(g, [&I] { return I.live->threads == 0; });
+  LiveConnections& live = *I.live;
+  live.mu.lock();
+  for (int fd : live.fds) ::shutdown(fd, SHUT_RDWR);  // their recv returns: EOF
+  while (live.threads != 0) live.cv.wait(live.mu);
+  live.mu.unlock();
   I.state = Impl::State::shut;
 }
 
@@ -258,15 +266,12 @@ void BaseManager::connect() {
                                I.options.address);
   client->call<void>(detail::kControl, detail::kPing);
   I.client = std::move(client);
-  {
-    std::lock_guard<std::mutex> g(I.mu);
-    I.address = I.options.address;
-  }
+  I.set_address(I.options.address);
   I.state = Impl::State::connected;
 }
 
 std::string BaseManager::address() const {
-  return impl_->address;
+  return impl_->get_address();
 }
 const std::string& BaseManager::authkey() const noexcept {
   return impl_->options.authkey;
@@ -302,7 +307,7 @@ void BaseManager::shutdown() noexcept {
       if (!I.process->join(2s)) {
         I.process->kill();
         I.process->join();
-        if (is_path(I.address)) ::unlink(I.address.c_str());
+        if (const std::string a = I.get_address(); is_path(a)) ::unlink(a.c_str());
       }
       I.client->mark_shut();  // proxies dropped from now on have nothing to give back
       I.state = Impl::State::shut;

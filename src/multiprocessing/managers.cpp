@@ -16,13 +16,14 @@ namespace concur::detail {
 
 namespace {
 
-std::mutex& factories_mu() {
-  static std::mutex mu;
-  return mu;
-}
-std::map<std::string, Factory, std::less<>>& factories() {
-  static std::map<std::string, Factory, std::less<>> m;
-  return m;
+// The kinds of object a manager's server can make (register_factory, at static-init time).
+struct Factories {
+  Mutex mu;
+  std::map<std::string, Factory, std::less<>> by_kind CONCUR_GUARDED_BY(mu);
+};
+Factories& factories() {
+  static Factories f;
+  return f;
 }
 
 std::atomic<std::uint64_t> next_client_id{1};
@@ -51,51 +52,54 @@ ThreadConnections& thread_connections() {
 // proxies received through the codec), and the process authkey. One mutex, held around
 // fork (rank kProcess: nothing of lower rank is taken under it).
 struct Registry {
-  std::mutex mu;
-  std::set<ClientCore*> all;
-  std::map<std::string, std::weak_ptr<ClientCore>, std::less<>> by_address;
-  std::string authkey;
+  Mutex mu;
+  std::set<ClientCore*> all CONCUR_GUARDED_BY(mu);
+  std::map<std::string, std::weak_ptr<ClientCore>, std::less<>> by_address CONCUR_GUARDED_BY(mu);
+  std::string authkey CONCUR_GUARDED_BY(mu);
 };
 Registry& registry() {
   static Registry* r = new Registry;  // never destroyed: cores may outlive static teardown
   return *r;
 }
-void make_authkey_locked(Registry& r) {
+void make_authkey_locked(Registry& r) CONCUR_REQUIRES(r.mu) {
   if (r.authkey.empty()) r.authkey = concur::detail::random_authkey();
+}
+// Registry::mu is held across fork (taken in the prepare handler, released in the parent's
+// and the child's), which the analysis cannot pair: these three are outside it.
+void registry_prepare() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
+  Registry& r = registry();
+  r.mu.fork_lock();
+  try {
+    make_authkey_locked(r);  // made before the first fork: children share it
+  } catch (...) {
+  }
+}
+void registry_parent() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
+  registry().mu.fork_unlock();
+}
+void registry_child() noexcept CONCUR_NO_THREAD_SAFETY_ANALYSIS {
+  Registry& r = registry();
+  // The parent's reference connections: this process must not keep them open (the server
+  // drops the parent's references when the parent's close), nor use them. The descriptor
+  // becomes /dev/null; the Connection object closes it when it is replaced.
+  for (ClientCore* c : r.all) {
+    const int fd = c->ref_fd_.load();
+    if (fd < 0) continue;
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup3(null, fd, O_CLOEXEC);
+      ::close(null);
+    }
+  }
+  r.mu.fork_unlock();
 }
 const bool fork_handler_registered = [] {
   concur::detail::register_fork_handler(
       concur::detail::ForkRank::kProcess,
-      {.prepare =
-           []() noexcept {
-             Registry& r = registry();
-             r.mu.lock();
-             try {
-               make_authkey_locked(r);  // made before the first fork: children share it
-             } catch (...) {
-             }
-           },
-       .parent = []() noexcept { registry().mu.unlock(); },
-       .child =
-           []() noexcept {
-             Registry& r = registry();
-             // The parent's reference connections: this process must not keep them open
-             // (the server drops the parent's references when the parent's close), nor
-             // use them. The descriptor becomes /dev/null; the Connection object closes
-             // it when it is replaced.
-             for (ClientCore* c : r.all) {
-               const int fd = c->ref_fd_.load();
-               if (fd < 0) continue;
-               const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-               if (null >= 0) {
-                 ::dup3(null, fd, O_CLOEXEC);
-                 ::close(null);
-               }
-             }
-             r.mu.unlock();
-           }});
+      {.prepare = registry_prepare, .parent = registry_parent, .child = registry_child});
   return true;
 }();
+
 
 }  // namespace
 
@@ -104,14 +108,14 @@ const bool fork_handler_registered = [] {
 namespace concur::multiprocessing {
 std::string process_authkey() {
   auto& r = concur::detail::registry();
-  std::lock_guard<std::mutex> g(r.mu);
+  concur::detail::MutexLock g(r.mu);
   concur::detail::make_authkey_locked(r);
   return r.authkey;
 }
 void set_process_authkey(std::string key) {
   if (key.empty()) throw ValueError("the process authkey must not be empty");
   auto& r = concur::detail::registry();
-  std::lock_guard<std::mutex> g(r.mu);
+  concur::detail::MutexLock g(r.mu);
   r.authkey = std::move(key);
 }
 }  // namespace concur::multiprocessing
@@ -119,8 +123,9 @@ void set_process_authkey(std::string key) {
 namespace concur::detail {
 
 bool register_factory(std::string kind, Factory make) {
-  std::lock_guard<std::mutex> g(factories_mu());
-  factories().emplace(std::move(kind), make);
+  Factories& f = factories();
+  MutexLock g(f.mu);
+  f.by_kind.emplace(std::move(kind), make);
   return true;
 }
 
@@ -136,14 +141,16 @@ std::size_t py_index(std::int64_t i, std::size_t n, const char* what) {
 ClientCore::ClientCore(std::function<multiprocessing::Connection()> connect, std::string address)
     : connect_(std::move(connect)), id_(next_client_id.fetch_add(1)), address_(std::move(address)) {
   (void)fork_handler_registered;
-  std::lock_guard<std::mutex> g(registry().mu);
-  registry().all.insert(this);
+  Registry& r = registry();
+  MutexLock g(r.mu);
+  r.all.insert(this);
 }
 
 ClientCore::~ClientCore() {
   drop_this_thread();
-  std::lock_guard<std::mutex> g(registry().mu);
-  registry().all.erase(this);
+  Registry& r = registry();
+  MutexLock g(r.mu);
+  r.all.erase(this);
   ref_fd_.store(-1);
 }
 
@@ -151,8 +158,9 @@ std::shared_ptr<ClientCore> ClientCore::make(std::function<multiprocessing::Conn
                                              std::string address) {
   auto c = std::make_shared<ClientCore>(std::move(connect), address);
   if (!address.empty()) {
-    std::lock_guard<std::mutex> g(registry().mu);
-    registry().by_address.insert_or_assign(std::move(address), c);
+    Registry& r = registry();
+    MutexLock g(r.mu);
+    r.by_address.insert_or_assign(std::move(address), c);
   }
   return c;
 }
@@ -161,7 +169,7 @@ std::shared_ptr<ClientCore> ClientCore::for_address(const std::string& address) 
   Registry& r = registry();
   std::string key;
   {
-    std::lock_guard<std::mutex> g(r.mu);
+    MutexLock g(r.mu);
     auto it = r.by_address.find(address);
     if (it != r.by_address.end()) {
       if (auto c = it->second.lock()) return c;
@@ -232,7 +240,7 @@ multiprocessing::Connection& ClientCore::ref_connection() {
 }
 
 Bytes ClientCore::ref_roundtrip(std::span<const std::byte> request, std::uint64_t* gen) {
-  std::lock_guard<std::mutex> g(ref_mu_);
+  MutexLock g(ref_mu_);
   multiprocessing::Connection& c = ref_connection();
   if (gen != nullptr) *gen = ref_gen_;
   Bytes reply = exchange_on(c, request);
@@ -240,7 +248,7 @@ Bytes ClientCore::ref_roundtrip(std::span<const std::byte> request, std::uint64_
 }
 
 std::shared_ptr<ProxyRef> ClientCore::create(const std::string& kind, const Bytes& init) {
-  std::lock_guard<std::mutex> g(ref_mu_);
+  MutexLock g(ref_mu_);
   multiprocessing::Connection& c = ref_connection();
   Bytes reply = exchange_on(c, request(kControl, kCreate, kind, init));
   const auto id = codec::decode<std::uint32_t>(std::span<const std::byte>(reply).subspan(1));
@@ -251,7 +259,7 @@ std::shared_ptr<ProxyRef> ClientCore::create(const std::string& kind, const Byte
 }
 
 void ClientCore::adopt(ProxyRef& r) {
-  std::lock_guard<std::mutex> g(ref_mu_);
+  MutexLock g(ref_mu_);
   const pid_t me = concur::detail::this_process_pid();
   if (r.holder.load(std::memory_order_relaxed) == me) return;  // another copy's thread did it
   multiprocessing::Connection& c = ref_connection();
@@ -262,7 +270,7 @@ void ClientCore::adopt(ProxyRef& r) {
 
 void ClientCore::release(ProxyRef& r) noexcept {
   try {
-    std::lock_guard<std::mutex> g(ref_mu_);
+    MutexLock g(ref_mu_);
     const pid_t me = concur::detail::this_process_pid();
     if (r.holder.load(std::memory_order_relaxed) != me || ref_pid_ != me || r.gen != ref_gen_ ||
         shut_ || ref_conn_.closed())
@@ -281,7 +289,7 @@ void ClientCore::release(ProxyRef& r) noexcept {
 }
 
 void ClientCore::mark_shut() noexcept {
-  std::lock_guard<std::mutex> g(ref_mu_);
+  MutexLock g(ref_mu_);
   shut_ = true;
   ref_pid_ = concur::detail::this_process_pid();
 }
@@ -300,18 +308,20 @@ struct ServerCore::State {
     std::uint64_t refs = 0;
     bool counted = false;  // manager-made: goes with its last reference
   };
-  mutable std::mutex mu;
-  std::unordered_map<std::uint32_t, Entry> objects;  // id 0 (the control object) is never here
-  std::uint32_t next_id = 1;
-  std::size_t counted = 0;
-  std::map<std::string, std::uint32_t, std::less<>> names;
+  mutable Mutex mu;
+  // id 0 (the control object) is never here
+  std::unordered_map<std::uint32_t, Entry> objects CONCUR_GUARDED_BY(mu);
+  std::uint32_t next_id CONCUR_GUARDED_BY(mu) = 1;
+  std::size_t counted CONCUR_GUARDED_BY(mu) = 0;
+  std::map<std::string, std::uint32_t, std::less<>> names CONCUR_GUARDED_BY(mu);
 
   std::shared_ptr<ServedObject> find(std::uint32_t id) {
-    std::lock_guard<std::mutex> g(mu);
+    MutexLock g(mu);
     auto it = objects.find(id);
     return it == objects.end() ? nullptr : it->second.obj;
   }
-  std::uint32_t add(std::shared_ptr<ServedObject> obj, bool counted_object) {
+  std::uint32_t add(std::shared_ptr<ServedObject> obj, bool counted_object)
+      CONCUR_REQUIRES(mu) {
     if (next_id == 0) throw ValueError("the manager has run out of object ids");
     const std::uint32_t id = next_id++;
     objects.emplace(id, Entry{std::move(obj), 0, counted_object});
@@ -321,7 +331,7 @@ struct ServerCore::State {
   // Under mu: one reference less on `it`; returns the object to destroy (outside mu) if it
   // was the last.
   std::shared_ptr<ServedObject> unref(std::unordered_map<std::uint32_t, Entry>::iterator it,
-                                      std::uint64_t n) {
+                                      std::uint64_t n) CONCUR_REQUIRES(mu) {
     it->second.refs -= n;
     if (it->second.refs != 0) return nullptr;
     std::shared_ptr<ServedObject> gone = std::move(it->second.obj);
@@ -330,7 +340,7 @@ struct ServerCore::State {
     return gone;
   }
   void incref(Session& s, std::uint32_t id) {
-    std::lock_guard<std::mutex> g(mu);
+    MutexLock g(mu);
     auto it = objects.find(id);
     if (it == objects.end()) throw ValueError("unknown object id " + std::to_string(id));
     if (!it->second.counted) return;  // registered: lives for ever
@@ -340,7 +350,7 @@ struct ServerCore::State {
   void decref(Session& s, std::uint32_t id) {
     std::shared_ptr<ServedObject> gone;
     {
-      std::lock_guard<std::mutex> g(mu);
+      MutexLock g(mu);
       auto it = objects.find(id);
       if (it == objects.end()) throw ValueError("unknown object id " + std::to_string(id));
       if (!it->second.counted) return;
@@ -355,7 +365,7 @@ struct ServerCore::State {
   void drop(Session& s) noexcept {
     std::vector<std::shared_ptr<ServedObject>> gone;
     {
-      std::lock_guard<std::mutex> g(mu);
+      MutexLock g(mu);
       for (const auto& [id, n] : s.refs) {
         auto it = objects.find(id);
         if (it == objects.end()) continue;
@@ -370,7 +380,7 @@ ServerCore::ServerCore() : s_(std::make_unique<State>()) {}
 ServerCore::~ServerCore() = default;
 
 std::uint32_t ServerCore::add(std::string name, std::shared_ptr<ServedObject> obj) {
-  std::lock_guard<std::mutex> g(s_->mu);
+  MutexLock g(s_->mu);
   if (!name.empty() && s_->names.count(name) != 0)
     throw ValueError("an object is already registered as '" + name + "'");
   const auto id = s_->add(std::move(obj), false);
@@ -379,7 +389,7 @@ std::uint32_t ServerCore::add(std::string name, std::shared_ptr<ServedObject> ob
 }
 
 std::size_t ServerCore::number_of_objects() const {
-  std::lock_guard<std::mutex> g(s_->mu);
+  MutexLock g(s_->mu);
   return s_->counted;
 }
 
@@ -399,7 +409,7 @@ void ServerCore::dispatch(std::span<const std::byte> request, Bytes& reply, bool
           const auto [name] = codec::decode<std::tuple<std::string>>(args);
           LookupReply r;
           {
-            std::lock_guard<std::mutex> g(s_->mu);
+            MutexLock g(s_->mu);
             auto it = s_->names.find(name);
             if (it == s_->names.end()) throw KeyError(concur::detail::py_repr(name));
             r.id = it->second;
@@ -414,16 +424,17 @@ void ServerCore::dispatch(std::span<const std::byte> request, Bytes& reply, bool
           const auto [kind, init] = codec::decode<std::tuple<std::string, Bytes>>(args);
           Factory make = nullptr;
           {
-            std::lock_guard<std::mutex> g(factories_mu());
-            auto it = factories().find(kind);
-            if (it != factories().end()) make = it->second;
+            Factories& f = factories();
+            MutexLock g(f.mu);
+            auto it = f.by_kind.find(kind);
+            if (it != f.by_kind.end()) make = it->second;
           }
           if (make == nullptr)
             throw ValueError("the manager's program cannot make objects of kind " + kind);
           std::shared_ptr<ServedObject> made = make(init);
           std::uint32_t id = 0;
           {
-            std::lock_guard<std::mutex> g(s_->mu);
+            MutexLock g(s_->mu);
             id = s_->add(std::move(made), true);
           }
           s_->incref(session, id);  // the creator's reference
@@ -461,7 +472,7 @@ void ServerCore::dispatch(std::span<const std::byte> request, Bytes& reply, bool
     if (method >= o->methods.size())
       throw AttributeError("unknown method id " + std::to_string(method) + " of " + o->kind);
     if (o->serialize) {
-      std::lock_guard<std::mutex> g(o->call_mu);
+      MutexLock g(o->call_mu);
       o->methods[method](args, reply);
     } else {
       o->methods[method](args, reply);

@@ -74,6 +74,7 @@
 #include "concur/detail/exception_transport.hpp"
 #include "concur/detail/fork.hpp"
 #include "concur/detail/py_repr.hpp"
+#include "concur/detail/thread_annotations.hpp"
 #include "concur/errors.hpp"
 #include "concur/multiprocessing/connection.hpp"
 #include "concur/queue.hpp"
@@ -152,7 +153,7 @@ struct ServedObject {
   std::vector<Method> methods;
   std::shared_ptr<void> owner;  // keeps a manager-made object alive (null: the user's)
   bool serialize = false;       // one call at a time (objects that are not thread-safe)
-  std::mutex call_mu;           // taken around each call when serialize
+  Mutex call_mu;                // taken around each call when serialize
 
   // Appends method `name` (its id is the count before): R f(A&...).
   template <class R, class... A, class F>
@@ -275,16 +276,16 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   // Under ref_mu_: the reference connection of this process (made if needed); *gen, if
   // given, receives its generation.
   Bytes ref_roundtrip(std::span<const std::byte> request, std::uint64_t* gen);
-  multiprocessing::Connection& ref_connection();  // requires ref_mu_
+  multiprocessing::Connection& ref_connection() CONCUR_REQUIRES(ref_mu_);
   multiprocessing::Connection& connection();
   std::function<multiprocessing::Connection()> connect_;
   std::uint64_t id_;
   std::string address_;
-  std::mutex ref_mu_;
-  multiprocessing::Connection ref_conn_;  // guarded by ref_mu_
-  pid_t ref_pid_ = 0;                     // the process ref_conn_ belongs to
-  std::uint64_t ref_gen_ = 0;             // bumped at each new reference connection
-  bool shut_ = false;
+  Mutex ref_mu_;
+  multiprocessing::Connection ref_conn_ CONCUR_GUARDED_BY(ref_mu_);
+  pid_t ref_pid_ CONCUR_GUARDED_BY(ref_mu_) = 0;  // the process ref_conn_ belongs to
+  std::uint64_t ref_gen_ CONCUR_GUARDED_BY(ref_mu_) = 0;  // bumped at each new connection
+  bool shut_ CONCUR_GUARDED_BY(ref_mu_) = false;
 
  public:
   // For the fork handler: the reference connection's descriptor (-1: none).
