@@ -379,7 +379,16 @@ TEST_F(Fork, BufferedStdoutIsWrittenOnce) {
 // Threads logging, submitting to a pool, creating mp::Value/Lock, starting Processes and
 // using SharedMemory while the main thread starts hundreds of children that do the same
 // once: every child exits with its code, and the parent's state is intact.
+//
+// Not under ASan: GCC 12's libasan takes no allocator lock around fork (newer compiler-rt
+// releases lock it in an atfork handler), so any child of this busy parent may wait forever
+// in its first malloc. Caught under load with the stacks of children alive after 8 s (4 runs
+// in 25): every one waited on the mutex of a size class in
+// SizeClassAllocator64::GetFromAllocator, a lock another parent thread held at the fork;
+// one CI-style `make asan` run lost a child to it. The sanitizer's own lock, not concur's:
+// the default build runs this test, and the other fork tests run under ASan too.
 TEST_F(Fork, BusyParentHundredsOfChildren) {
+  if (kAsan) GTEST_SKIP() << "GCC 12's libasan allocator is not fork-safe (see above)";
   const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   ASSERT_GE(devnull, 0);
   concur::logging::Logger& lg = concur::logging::get_logger("fork_test.busy");
@@ -448,10 +457,7 @@ TEST_F(Fork, BusyParentHundredsOfChildren) {
         std::lock_guard g(counter.get_lock());  // robust: recovered if a holder is gone
         counter.set(counter.value() + 1);
       }
-      // (Not under ASan: GCC 12's libasan does not hold its allocator's locks across fork,
-      // so a thread started in a child of this busy parent can wait forever inside ASan's
-      // allocator — seen in SizeClassAllocator64::GetFromAllocator. Not a concur lock.)
-      if (!kAsan && pool.submit([] { return 3; }).result() != 3) mp::exit(102);
+      if (pool.submit([] { return 3; }).result() != 3) mp::exit(102);
       mp::SharedMemory shm(std::nullopt, true, 4096);
       shm.unlink();
       mp::exit(static_cast<int>(v.value()));
