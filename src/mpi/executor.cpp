@@ -343,10 +343,17 @@ class Engine : public concur::detail::WaitDriver {
       while (s.alive && s.inflight < depth) {
         Call c;
         {
+          // Counted as outstanding from the pop, under mu_: the communication thread's idle
+          // check (queue empty and nothing outstanding, also under mu_) must never fall
+          // between the two. When a waiter popped the task and counted it only after its
+          // MPI_Isend, the communication thread could go to its untimed sleep in that gap,
+          // and a reply that arrived after the waiter's polling ended was never received
+          // (one ConcurrentWaiters run in ~30 under load hung for its 60 s timeout).
           std::lock_guard lk(mu_);
           if (queue_.empty()) return any;
           c = std::move(queue_.front());
           queue_.pop_front();
+          outstanding_.fetch_add(1, std::memory_order_relaxed);
         }
         any = true;
         bool go = false;
@@ -356,6 +363,7 @@ class Engine : public concur::detail::WaitDriver {
           // Completed through the public producer API before it was sent.
         }
         if (!go) {
+          outstanding_.fetch_sub(1, std::memory_order_relaxed);
           c.state->release();
           continue;
         }
@@ -371,6 +379,7 @@ class Engine : public concur::detail::WaitDriver {
         f.msg.insert(f.msg.end(), f.call.args.begin(), f.call.args.end());
         f.call.args = {};
         if (f.msg.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+          outstanding_.fetch_sub(1, std::memory_order_relaxed);
           fail(f.call,
                std::make_exception_ptr(ValueError("MpiPoolExecutor: task message over 2 GiB")));
           continue;
@@ -380,13 +389,13 @@ class Engine : public concur::detail::WaitDriver {
         const int rc = MPI_Isend(it->second.msg.data(), static_cast<int>(it->second.msg.size()),
                                  MPI_BYTE, s.rank, kTagTask, session_->comm(), &it->second.req);
         if (rc != MPI_SUCCESS) {
+          outstanding_.fetch_sub(1, std::memory_order_relaxed);
           fail(it->second.call,
                std::make_exception_ptr(BrokenExecutor("MpiPoolExecutor: MPI_Isend failed")));
           inflight_.erase(it);
           continue;
         }
         ++s.inflight;
-        outstanding_.fetch_add(1, std::memory_order_relaxed);
       }
     }
     return any;
@@ -559,7 +568,7 @@ class Engine : public concur::detail::WaitDriver {
   Sleep sleeping_ = Sleep::no;
   std::mutex pm_;                            // progress: held by whoever calls MPI on rank 0
   std::atomic<int> drivers_{0};              // threads polling in drive()
-  std::atomic<std::size_t> outstanding_{0};  // tasks sent and not answered (pm_ writes)
+  std::atomic<std::size_t> outstanding_{0};  // tasks popped (under mu_), not yet answered
   // Guarded by pm_.
   std::vector<Slot> slots_;
   std::size_t live_ = 0;
