@@ -343,12 +343,9 @@ class Engine : public concur::detail::WaitDriver {
       while (s.alive && s.inflight < depth) {
         Call c;
         {
-          // Counted as outstanding from the pop, under mu_: the communication thread's idle
-          // check (queue empty and nothing outstanding, also under mu_) must never fall
-          // between the two. When a waiter popped the task and counted it only after its
-          // MPI_Isend, the communication thread could go to its untimed sleep in that gap,
-          // and a reply that arrived after the waiter's polling ended was never received
-          // (one ConcurrentWaiters run in ~30 under load hung for its 60 s timeout).
+          // Counted as outstanding in the same hold of mu_ as the pop: the communication
+          // thread's idle check (queue empty, nothing outstanding; under mu_) must never see
+          // a task between the two, or it sleeps untimed while a reply is on its way.
           std::lock_guard lk(mu_);
           if (queue_.empty()) return any;
           c = std::move(queue_.front());

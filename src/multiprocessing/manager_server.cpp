@@ -145,14 +145,14 @@ struct BaseManager::Impl {
       listener.emplace(options.address.empty() ? private_address() : options.address);
       set_address(listener->address());
       report.send(std::tuple<bool, std::string, concur::detail::ExceptionInfo>(
-          true, listener->address(), {}));
+          true, get_address(), {}));
     } catch (...) {
       report.send(std::tuple<bool, std::string, concur::detail::ExceptionInfo>(
           false, "", concur::detail::describe(std::current_exception())));
       ::_exit(1);
     }
     report.close();
-    const std::string bound = listener->address();
+    const std::string bound = get_address();
     auto leave = [bound] {
       if (is_path(bound)) ::unlink(bound.c_str());
       ::_exit(0);
